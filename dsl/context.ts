@@ -1,0 +1,128 @@
+// DSL · tracing. A model is a pure function (ctx, inputs) => outputs; trace runs
+// it once on symbolic tensors and returns the Graph IR plus the parameter specs.
+// ctx.param declares parameters where they are used, under dotted scopes that
+// reproduce the reference PyTorch state-dict names (`blocks.3.attn.qkv.weight`).
+
+import { Builder } from '../compiler/ir/builder.ts';
+import { DType } from '../compiler/ir/dtype.ts';
+import { ShapeError, formatShape } from '../compiler/ir/errors.ts';
+import { Graph } from '../compiler/ir/graph.ts';
+import type { Node } from '../compiler/ir/node.ts';
+import type { Init, ParamSpec } from './init.ts';
+import { foldIn } from './random.ts';
+import type { Shape } from './shape.ts';
+import { Tensor, type TensorOwner } from './tensor.ts';
+
+export interface InputSpec<S extends Shape = Shape, D extends DType = DType> {
+  readonly shape: S;
+  readonly dtype: D;
+}
+
+/** @example trace(model, { x: spec([8, 1, 28, 28]), y: spec([8], DType.I32) }) */
+export function spec<const S extends Shape, D extends DType = DType.F32>(shape: S, dtype: D = DType.F32 as D): InputSpec<S, D> {
+  return { shape, dtype };
+}
+
+/** Name of the u32[2] graph input that seeds ctx.rng(). */
+export const RNG_INPUT = 'rng';
+
+/** State shared by every scoped Context of one trace. */
+class Tracer implements TensorOwner {
+  readonly builder = new Builder();
+  readonly params = new Map<string, { spec: ParamSpec; node: Node }>();
+  rngKey: Tensor<readonly [2], DType.U32> | undefined;
+  rngCount = 0;
+}
+
+export class Context {
+  constructor(
+    private readonly tracer: Tracer,
+    readonly prefix: string,
+  ) {}
+
+  get builder(): Builder {
+    return this.tracer.builder;
+  }
+
+  /** A context whose params live under `prefix.name`. @example const blk = ctx.child(`blocks.${i}`); */
+  child(name: string | number): Context {
+    return new Context(this.tracer, this.qualify(String(name)));
+  }
+
+  private qualify(name: string): string {
+    return this.prefix ? `${this.prefix}.${name}` : name;
+  }
+
+  /**
+   * Declares (or reuses) a parameter under this context's scope.
+   * @example const w = ctx.param('weight', [out, inDim] as const, init.xavierUniform());
+   *          const b = ctx.param('bias', [out] as const, init.zeros());
+   */
+  param<const S extends Shape, D extends DType = DType.F32>(name: string, shape: S, initializer: Init, dtype: D = DType.F32 as D): Tensor<S, D> {
+    const full = this.qualify(name);
+    const existing = this.tracer.params.get(full);
+    if (existing) {
+      if (formatShape(existing.spec.shape) !== formatShape(shape) || existing.spec.dtype !== dtype) {
+        throw new ShapeError('param', [existing.spec.shape, shape], `"${full}" was declared before with another shape or dtype`);
+      }
+      return new Tensor<S, D>(existing.node, this.tracer);
+    }
+    const node = this.builder.param(full, shape, dtype);
+    this.tracer.params.set(full, { spec: { name: full, shape: [...shape], dtype, init: initializer }, node });
+    return new Tensor<S, D>(node, this.tracer);
+  }
+
+  /** A graph input (data fed at run time). @example const x = ctx.input('x', [B, 784] as const); */
+  input<const S extends Shape, D extends DType = DType.F32>(name: string, shape: S, dtype: D = DType.F32 as D): Tensor<S, D> {
+    return new Tensor<S, D>(this.builder.input(name, shape, dtype), this.tracer);
+  }
+
+  /** A constant tensor filled with one value. @example const zero = ctx.full([4] as const, 0); */
+  full<const S extends Shape, D extends DType = DType.F32>(shape: S, value: number, dtype: D = DType.F32 as D): Tensor<S, D> {
+    return new Tensor<S, D>(this.builder.const(value, dtype, shape), this.tracer);
+  }
+
+  /** Indices 0…n−1 along `axis`, broadcast over `shape`. @example const pos = ctx.iota([T] as const, 0); */
+  iota<const S extends Shape, D extends DType = DType.I32>(shape: S, axis = 0, dtype: D = DType.I32 as D): Tensor<S, D> {
+    return new Tensor<S, D>(this.builder.iota(shape, axis, dtype), this.tracer);
+  }
+
+  /** Wraps a node built directly with the builder. */
+  wrap<S extends Shape = Shape, D extends DType = DType>(node: Node): Tensor<S, D> {
+    return new Tensor<S, D>(node, this.tracer);
+  }
+
+  /**
+   * A fresh PRNG key, deterministically derived from the graph's `rng` input by call order.
+   * @example const noise = normal(ctx.rng(), [B, L, C] as const);
+   */
+  rng(): Tensor<readonly [2], DType.U32> {
+    this.tracer.rngKey ??= this.input(RNG_INPUT, [2] as const, DType.U32);
+    return foldIn(this.tracer.rngKey, this.tracer.rngCount++);
+  }
+}
+
+export type TensorsOf<I extends Record<string, InputSpec>> = { [K in keyof I]: Tensor<I[K]['shape'], I[K]['dtype']> };
+export type ModelOutputs = Tensor<Shape, DType> | Readonly<Record<string, Tensor<Shape, DType>>>;
+
+export interface Traced {
+  readonly graph: Graph;
+  readonly params: readonly ParamSpec[];
+}
+
+/**
+ * Traces a model function into a Graph and its parameter specs.
+ * @example const { graph, params } = trace((ctx, { x }) => mlp(ctx, x), { x: spec([4, 8]) });
+ *          console.log(graph.toString());
+ */
+export function trace<I extends Record<string, InputSpec>>(fn: (ctx: Context, inputs: TensorsOf<I>) => ModelOutputs, inputs: I = {} as I): Traced {
+  const tracer = new Tracer();
+  const ctx = new Context(tracer, '');
+  const symbolic = Object.fromEntries(Object.entries(inputs).map(([name, s]) => [name, ctx.input(name, s.shape, s.dtype)])) as TensorsOf<I>;
+  const result = fn(ctx, symbolic);
+  const outputs = result instanceof Tensor ? [{ name: 'out', node: result.node }] : Object.entries(result).map(([name, t]) => ({ name, node: t.node }));
+  const graph = new Graph(outputs);
+  const used = new Set(graph.params.map((p) => p.arg.name));
+  const params = [...tracer.params.values()].map((p) => p.spec).filter((p) => used.has(p.name));
+  return { graph, params };
+}
