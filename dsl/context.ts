@@ -19,7 +19,9 @@ export interface InputSpec<S extends Shape = Shape, D extends DType = DType> {
 }
 
 /** @example trace(model, { x: spec([8, 1, 28, 28]), y: spec([8], DType.I32) }) */
-export function spec<const S extends Shape, D extends DType = DType.F32>(shape: S, dtype: D = DType.F32 as D): InputSpec<S, D> {
+export function spec<const S extends Shape>(shape: S): InputSpec<S, DType.F32>;
+export function spec<const S extends Shape, D extends DType>(shape: S, dtype: D): InputSpec<S, D>;
+export function spec(shape: Shape, dtype: DType = DType.F32): InputSpec {
   return { shape, dtype };
 }
 
@@ -58,33 +60,41 @@ export class Context {
    * @example const w = ctx.param('weight', [out, inDim] as const, init.xavierUniform());
    *          const b = ctx.param('bias', [out] as const, init.zeros());
    */
-  param<const S extends Shape, D extends DType = DType.F32>(name: string, shape: S, initializer: Init, dtype: D = DType.F32 as D): Tensor<S, D> {
+  param<const S extends Shape>(name: string, shape: S, initializer: Init): Tensor<S, DType.F32>;
+  param<const S extends Shape, D extends DType>(name: string, shape: S, initializer: Init, dtype: D): Tensor<S, D>;
+  param(name: string, shape: Shape, initializer: Init, dtype: DType = DType.F32): Tensor {
     const full = this.qualify(name);
     const existing = this.tracer.params.get(full);
     if (existing) {
       if (formatShape(existing.spec.shape) !== formatShape(shape) || existing.spec.dtype !== dtype) {
         throw new ShapeError('param', [existing.spec.shape, shape], `"${full}" was declared before with another shape or dtype`);
       }
-      return new Tensor<S, D>(existing.node, this.tracer);
+      return new Tensor(existing.node, this.tracer);
     }
     const node = this.builder.param(full, shape, dtype);
     this.tracer.params.set(full, { spec: { name: full, shape: [...shape], dtype, init: initializer }, node });
-    return new Tensor<S, D>(node, this.tracer);
+    return new Tensor(node, this.tracer);
   }
 
   /** A graph input (data fed at run time). @example const x = ctx.input('x', [B, 784] as const); */
-  input<const S extends Shape, D extends DType = DType.F32>(name: string, shape: S, dtype: D = DType.F32 as D): Tensor<S, D> {
-    return new Tensor<S, D>(this.builder.input(name, shape, dtype), this.tracer);
+  input<const S extends Shape>(name: string, shape: S): Tensor<S, DType.F32>;
+  input<const S extends Shape, D extends DType>(name: string, shape: S, dtype: D): Tensor<S, D>;
+  input(name: string, shape: Shape, dtype: DType = DType.F32): Tensor {
+    return new Tensor(this.builder.input(name, shape, dtype), this.tracer);
   }
 
   /** A constant tensor filled with one value. @example const zero = ctx.full([4] as const, 0); */
-  full<const S extends Shape, D extends DType = DType.F32>(shape: S, value: number, dtype: D = DType.F32 as D): Tensor<S, D> {
-    return new Tensor<S, D>(this.builder.const(value, dtype, shape), this.tracer);
+  full<const S extends Shape>(shape: S, value: number): Tensor<S, DType.F32>;
+  full<const S extends Shape, D extends DType>(shape: S, value: number, dtype: D): Tensor<S, D>;
+  full(shape: Shape, value: number, dtype: DType = DType.F32): Tensor {
+    return new Tensor(this.builder.const(value, dtype, shape), this.tracer);
   }
 
   /** Indices 0…n−1 along `axis`, broadcast over `shape`. @example const pos = ctx.iota([T] as const, 0); */
-  iota<const S extends Shape, D extends DType = DType.I32>(shape: S, axis = 0, dtype: D = DType.I32 as D): Tensor<S, D> {
-    return new Tensor<S, D>(this.builder.iota(shape, axis, dtype), this.tracer);
+  iota<const S extends Shape>(shape: S, axis?: number): Tensor<S, DType.I32>;
+  iota<const S extends Shape, D extends DType>(shape: S, axis: number, dtype: D): Tensor<S, D>;
+  iota(shape: Shape, axis = 0, dtype: DType = DType.I32): Tensor {
+    return new Tensor(this.builder.iota(shape, axis, dtype), this.tracer);
   }
 
   /** Wraps a node built directly with the builder. */

@@ -12,7 +12,8 @@ import { Op } from './op.ts';
 import { formatArg } from './print.ts';
 
 function describe(node: Node): string {
-  return `node ${node.id} (${node.op === Op.Composite ? node.arg.kind : node.op} ${formatArg(node)}) : ${node.dtype}${formatShape(node.shape)}`;
+  const arg = formatArg(node);
+  return `node ${node.id} (${node.op === Op.Composite ? node.arg.kind : node.op}${arg ? ` ${arg}` : ''}) : ${node.dtype}${formatShape(node.shape)}`;
 }
 
 function expectedType(node: Node): TypeOf {

@@ -1,0 +1,6 @@
+#!/usr/bin/env node
+// The `kiln` command's entry: registers tsx so the TypeScript sources run as they are.
+import { register } from 'tsx/esm/api';
+
+register();
+await import('./main.ts');
