@@ -147,9 +147,9 @@ export class Builder {
   }
 
   div(a: Operand, b: Operand): Node {
-    if (typeof b === 'number') return this.mul(a, 1 / b);
     const [l, r] = this.operands('div', a, b);
-    return isFloat(l.dtype) ? this.mul(l, this.recip(r)) : this.idiv(l, r);
+    if (!isFloat(l.dtype)) return this.idiv(l, r);
+    return typeof b === 'number' ? this.mul(l, 1 / b) : this.mul(l, this.recip(r));
   }
 
   min(a: Operand, b: Operand): Node {
@@ -358,5 +358,9 @@ export class Builder {
 
   stopGradient(x: Node): Node {
     return this.node(Op.StopGradient, [x], null);
+  }
+
+  barrier(x: Node): Node {
+    return this.node(Op.Barrier, [x], null);
   }
 }
