@@ -3,6 +3,7 @@
 // ctx.param declares parameters where they are used, under dotted scopes that
 // reproduce the reference PyTorch state-dict names (`blocks.3.attn.qkv.weight`).
 
+import type { CheckpointRegion } from '../compiler/autodiff/backward.ts';
 import { Builder } from '../compiler/ir/builder.ts';
 import { DType } from '../compiler/ir/dtype.ts';
 import { ShapeError, formatShape } from '../compiler/ir/errors.ts';
@@ -31,6 +32,7 @@ export const RNG_INPUT = 'rng';
 /** State shared by every scoped Context of one trace. */
 class Tracer implements TensorOwner {
   readonly builder = new Builder();
+  readonly regions = new Map<number, CheckpointRegion>();
   readonly params = new Map<string, { spec: ParamSpec; node: Node }>();
   rngKey: Tensor<readonly [2], DType.U32> | undefined;
   rngCount = 0;
@@ -95,6 +97,11 @@ export class Context {
   iota<const S extends Shape, D extends DType>(shape: S, axis: number, dtype: D): Tensor<S, D>;
   iota(shape: Shape, axis = 0, dtype: DType = DType.I32): Tensor {
     return new Tensor(this.builder.iota(shape, axis, dtype), this.tracer);
+  }
+
+  /** Every parameter declared so far in this trace, by full name, in declaration order. */
+  declaredParams(): Map<string, Tensor<Shape, DType>> {
+    return new Map([...this.tracer.params].map(([name, p]) => [name, new Tensor(p.node, this.tracer)]));
   }
 
   /** Wraps a node built directly with the builder. */

@@ -11,3 +11,6 @@ export * from './nn/functional.ts';
 export * from './nn/rope.ts';
 export * from './nn/layers.ts';
 export { ShapeError } from '../compiler/ir/errors.ts';
+export { grad, valueAndGrad, vjp, checkpoint } from './autodiff.ts';
+export { adamw, clipGradNorm, globalNorm, emaUpdate, constantLr, warmupCosine, decaysByDefault, type AdamWOptions, type Schedule, type WarmupCosineOptions } from './optim.ts';
+export { trainStep, STEP_INPUT, ASSIGN_PREFIX, OPTIM_M_PREFIX, OPTIM_V_PREFIX, EMA_PREFIX, type TrainStep, type TrainStepOptions, type LossOutputs } from './train-step.ts';

@@ -23,7 +23,9 @@ export type Init =
    * MAETok's RoPE-mixed frequencies (spec §1.6a) for a (2, depth, heads·hd/2) tensor:
    * magnitudes θ^(−4j/hd) at a random angle per (layer, head), or angle 0 when `zeroAngle`.
    */
-  | { readonly kind: 'ropeMixed'; readonly theta: number; readonly heads: number; readonly zeroAngle: boolean };
+  | { readonly kind: 'ropeMixed'; readonly theta: number; readonly heads: number; readonly zeroAngle: boolean }
+  /** The initial value of another parameter (an EMA starts as a copy of the weights). */
+  | { readonly kind: 'copy'; readonly from: string };
 
 export const init = {
   zeros: (): Init => ({ kind: 'zeros' }),
@@ -35,6 +37,7 @@ export const init = {
   xavierUniform: (): Init => ({ kind: 'xavierUniform' }),
   fanInUniform: (): Init => ({ kind: 'fanInUniform' }),
   ropeMixed: (heads: number, theta = 10, zeroAngle = false): Init => ({ kind: 'ropeMixed', theta, heads, zeroAngle }),
+  copy: (from: string): Init => ({ kind: 'copy', from }),
 };
 
 export interface ParamSpec {
@@ -148,6 +151,8 @@ export function initValues(spec: ParamSpec, seed: number): Float64Array {
     }
     case 'ropeMixed':
       return ropeMixed(spec.shape, i, stream);
+    case 'copy':
+      throw new Error(`initValues: "${spec.name}" copies "${i.from}"; initialise them together with initParams`);
     default:
       return i satisfies never;
   }
@@ -155,5 +160,15 @@ export function initValues(spec: ParamSpec, seed: number): Float64Array {
 
 /** Initial values of every parameter, keyed by its state-dict name. */
 export function initParams(specs: readonly ParamSpec[], seed: number): Record<string, Float64Array> {
-  return Object.fromEntries(specs.map((spec) => [spec.name, initValues(spec, seed)]));
+  const values: Record<string, Float64Array> = {};
+  for (const spec of specs) if (spec.init.kind !== 'copy') values[spec.name] = initValues(spec, seed);
+  for (const spec of specs) {
+    if (spec.init.kind !== 'copy') continue;
+    const source = values[spec.init.from];
+    if (!source || source.length !== spec.shape.reduce((a, b) => a * b, 1)) {
+      throw new Error(`initParams: "${spec.name}" copies "${spec.init.from}", which is missing or has another size`);
+    }
+    values[spec.name] = Float64Array.from(source);
+  }
+  return values;
 }

@@ -4,15 +4,19 @@
 // trace time, throwing a ShapeError that names the op, the shapes and the
 // user's source line.
 
+import type { CheckpointRegion } from '../compiler/autodiff/backward.ts';
 import type { Builder, Operand } from '../compiler/ir/builder.ts';
 import { DType } from '../compiler/ir/dtype.ts';
 import { ShapeError } from '../compiler/ir/errors.ts';
 import type { Node } from '../compiler/ir/node.ts';
 import type { Broadcast, BroadcastCheck, MatmulCheck, MatmulShape, Permuted, Shape } from './shape.ts';
 
-/** What a tensor needs from its tracer: the builder its nodes are interned in. */
+/** What a tensor needs from its tracer: the builder its nodes are interned in, and its checkpointed regions. */
 export interface TensorOwner {
   readonly builder: Builder;
+  readonly regions: Map<number, CheckpointRegion>;
+  /** How many keys ctx.rng() has handed out; a recomputed region replays the same ones. */
+  rngCount: number;
 }
 
 type Other<B extends Shape, D extends DType> = Tensor<B, D> | number;

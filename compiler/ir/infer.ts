@@ -219,6 +219,7 @@ export function inferType<O extends Op>(op: O, srcs: readonly TypeOf[], arg: OpA
       return srcs[1]!;
     }
     case Op.StopGradient:
+    case Op.Barrier:
       arity(op, srcs, 1);
       return x!;
     case Op.Composite:

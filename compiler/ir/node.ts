@@ -92,6 +92,7 @@ export interface OpArgs {
   [Op.ScatterAdd]: { readonly axis: number; readonly size: number };
   [Op.Assign]: null;
   [Op.StopGradient]: null;
+  [Op.Barrier]: null;
   [Op.Composite]: { readonly kind: CompositeKind; readonly attrs: Attrs };
 }
 

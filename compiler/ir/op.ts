@@ -55,6 +55,8 @@ export enum Op {
   // structural
   Assign = 'assign',
   StopGradient = 'stopGradient',
+  /** Identity that no pass looks through or merges with its operand: starts a recomputed (checkpointed) region. */
+  Barrier = 'barrier',
   Composite = 'composite',
 }
 

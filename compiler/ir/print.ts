@@ -28,7 +28,7 @@ export function formatArg(node: Node): string {
     case Op.Neg: case Op.Recip: case Op.Sqrt: case Op.Exp2: case Op.Log2: case Op.Sin: case Op.Trunc:
     case Op.Erf: case Op.Not: case Op.Add: case Op.Mul: case Op.Max: case Op.CmpLt: case Op.CmpNe:
     case Op.IDiv: case Op.Mod: case Op.And: case Op.Or: case Op.Xor: case Op.Shl: case Op.Shr:
-    case Op.Where: case Op.Assign: case Op.StopGradient:
+    case Op.Where: case Op.Assign: case Op.StopGradient: case Op.Barrier:
       return '';
     case Op.Cast:
     case Op.Bitcast:

@@ -179,3 +179,13 @@ export function assign<S extends Shape, D extends DType>(target: Tensor<S, D>, v
 export function stopGradient<S extends Shape, D extends DType>(x: Tensor<S, D>): Tensor<S, D> {
   return x.stopGradient();
 }
+
+/** One-hot encoding of integer labels along a new last axis (out-of-range labels give all zeros).
+ * @example const target = oneHot(labels, 10);   // [B] → [B, 10] */
+export function oneHot(labels: Tensor<Shape, DType.I32 | DType.U32>, classes: number, dtype: DType = DType.F32): Tensor<Shape, DType.F32> {
+  const b = labels.owner.builder;
+  const shape = [...labels.shape, classes];
+  const ids = b.iota(shape, -1, labels.dtype);
+  const hit = b.eq(b.broadcastTo(b.reshape(labels.node, [...labels.shape, 1]), shape), ids);
+  return new Tensor(b.cast(hit, dtype), labels.owner);
+}

@@ -66,6 +66,7 @@ function evaluate(node: Node, args: readonly Float64Array[], env: InterpretEnv):
     case Op.ScatterAdd: return ops.scatterAdd(node, x!, y!);
     case Op.Assign: return y!;
     case Op.StopGradient: return x!;
+    case Op.Barrier: return x!;
     case Op.Composite: throw new Error('interpret: composites are expanded before evaluation');
     default: return node satisfies never;
   }
@@ -76,9 +77,21 @@ export interface InterpretEnv {
   readonly params?: Readonly<Record<string, HostValue>>;
 }
 
+const expanded = new WeakMap<Graph, Graph>();
+
+/** The graph with composites expanded, computed once per graph (train steps run the same graph every step). */
+function primitiveForm(graph: Graph): Graph {
+  let primitive = expanded.get(graph);
+  if (!primitive) {
+    primitive = graph.nodes.some((n) => n.op === Op.Composite) ? expandComposites.run(graph) : graph;
+    expanded.set(graph, primitive);
+  }
+  return primitive;
+}
+
 export function interpret(graph: Graph, env: InterpretEnv = {}, options: InterpretOptions = {}): InterpretResult {
   const precision = options.precision ?? 'f64';
-  const primitive = expandComposites.run(graph);
+  const primitive = primitiveForm(graph);
   const remainingUses = new Map<number, number>();
   for (const node of primitive.nodes) for (const src of node.srcs) remainingUses.set(src.id, (remainingUses.get(src.id) ?? 0) + 1);
   for (const out of primitive.outputs) remainingUses.set(out.node.id, Infinity);
@@ -88,7 +101,7 @@ export function interpret(graph: Graph, env: InterpretEnv = {}, options: Interpr
     let data = evaluate(node, node.srcs.map((s) => values.get(s.id)!), env);
     const round = normalizer(node.dtype, precision);
     // Views, stop-gradient and assign pass values through unchanged, so they need no rounding.
-    if (round && !isView(node.op) && node.op !== Op.StopGradient && node.op !== Op.Assign) data = data.map(round);
+    if (round && !isView(node.op) && node.op !== Op.StopGradient && node.op !== Op.Barrier && node.op !== Op.Assign) data = data.map(round);
     values.set(node.id, data);
     if (node.op === Op.Assign) {
       const target = node.srcs[0]!;

@@ -51,16 +51,37 @@ function binaryFn(node: Node, dtype: DType): Binary {
 }
 
 export function unary(node: Node, x: Float64Array): Float64Array {
-  const f = unaryFn(node);
   const out = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) out[i] = f(x[i]!);
-  return out;
+  const n = x.length;
+  // One loop per op: a closure call per element costs more than the arithmetic.
+  switch (node.op) {
+    case Op.Neg: for (let i = 0; i < n; i++) out[i] = -x[i]!; return out;
+    case Op.Recip: for (let i = 0; i < n; i++) out[i] = 1 / x[i]!; return out;
+    case Op.Sqrt: for (let i = 0; i < n; i++) out[i] = Math.sqrt(x[i]!); return out;
+    case Op.Exp2: for (let i = 0; i < n; i++) out[i] = 2 ** x[i]!; return out;
+    default: {
+      const f = unaryFn(node);
+      for (let i = 0; i < n; i++) out[i] = f(x[i]!);
+      return out;
+    }
+  }
 }
 
 export function binary(node: Node, a: Float64Array, b: Float64Array, operandDtype: DType): Float64Array {
-  const f = binaryFn(node, operandDtype);
   const out = new Float64Array(a.length);
-  for (let i = 0; i < a.length; i++) out[i] = f(a[i]!, b[i]!);
+  const n = a.length;
+  const float = isFloat(operandDtype);
+  switch (node.op) {
+    case Op.Add: for (let i = 0; i < n; i++) out[i] = a[i]! + b[i]!; return out;
+    case Op.Mul:
+      if (!float) break;
+      for (let i = 0; i < n; i++) out[i] = a[i]! * b[i]!;
+      return out;
+    default:
+      break;
+  }
+  const f = binaryFn(node, operandDtype);
+  for (let i = 0; i < n; i++) out[i] = f(a[i]!, b[i]!);
   return out;
 }
 
@@ -186,9 +207,9 @@ export function dot(node: NodeWith<Op.Dot>, a: Float64Array, aShape: Shape, b: F
   const m = prod(aShape, freeA);
   const k = prod(aShape, contractA);
   const n = prod(bShape, freeB);
-  // Lay a out as [batch, m, k] and b as [batch, n, k] so the inner loop is contiguous in both.
+  // Lay a out as [batch, m, k] and b as [batch, k, n]: the inner loop then streams rows of b and the output.
   const permA = [...batchA, ...freeA, ...contractA];
-  const permB = [...batchB, ...freeB, ...contractB];
+  const permB = [...batchB, ...contractB, ...freeB];
   const sa = contiguousStrides(aShape);
   const sb = contiguousStrides(bShape);
   const la = stridedGather(a, permA.map((i) => aShape[i]!), permA.map((i) => sa[i]!), 0);
@@ -197,11 +218,11 @@ export function dot(node: NodeWith<Op.Dot>, a: Float64Array, aShape: Shape, b: F
   for (let p = 0; p < batch; p++) {
     for (let i = 0; i < m; i++) {
       const rowA = (p * m + i) * k;
-      for (let j = 0; j < n; j++) {
-        const rowB = (p * n + j) * k;
-        let acc = 0;
-        for (let q = 0; q < k; q++) acc += la[rowA + q]! * lb[rowB + q]!;
-        out[(p * m + i) * n + j] = acc;
+      const rowOut = (p * m + i) * n;
+      for (let q = 0; q < k; q++) {
+        const aiq = la[rowA + q]!;
+        const rowB = (p * k + q) * n;
+        for (let j = 0; j < n; j++) out[rowOut + j] = out[rowOut + j]! + aiq * lb[rowB + j]!;
       }
     }
   }
