@@ -143,7 +143,9 @@ export class Builder {
 
   sub(a: Operand, b: Operand): Node {
     if (typeof b === 'number') return this.add(a, -b);
-    return this.add(a, this.neg(b));
+    const [l, r] = this.operands('sub', a, b);
+    // u32 has no negation: −r ≡ r·(2³²−1) mod 2³², so the difference wraps like C's unsigned subtraction.
+    return this.add(l, l.dtype === DType.U32 ? this.mul(r, 0xffffffff) : this.neg(r));
   }
 
   div(a: Operand, b: Operand): Node {
@@ -154,7 +156,7 @@ export class Builder {
 
   min(a: Operand, b: Operand): Node {
     const [l, r] = this.operands('min', a, b);
-    return this.neg(this.max(this.neg(l), this.neg(r)));
+    return this.where(this.lt(r, l), r, l);
   }
 
   gt(a: Operand, b: Operand): Node { return this.lt(b, a); }
@@ -167,7 +169,7 @@ export class Builder {
   cos(x: Node): Node { return this.sin(this.add(x, Math.PI / 2)); }
   square(x: Node): Node { return this.mul(x, x); }
   rsqrt(x: Node): Node { return this.recip(this.sqrt(x)); }
-  abs(x: Node): Node { return this.max(x, this.neg(x)); }
+  abs(x: Node): Node { return x.dtype === DType.U32 ? x : this.max(x, this.neg(x)); }
   relu(x: Node): Node { return this.max(x, 0); }
 
   /** 1/(1+e^-x), written so no intermediate overflows for large |x|. */
@@ -214,6 +216,8 @@ export class Builder {
   }
 
   reduceMin(x: Node, axes?: number | readonly number[], keepDims = false): Node {
+    // Bitwise not reverses the order of i32 and u32 without overflowing at the extremes.
+    if (!isFloat(x.dtype)) return this.not(this.reduceMax(this.not(x), axes, keepDims));
     return this.neg(this.reduceMax(this.neg(x), axes, keepDims));
   }
 

@@ -120,6 +120,7 @@ export function size(shape: Shape): number {
 }
 
 function stableJson(value: unknown): string {
+  if (Object.is(value, -0)) return '-0';
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
   if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
   const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1));

@@ -100,8 +100,8 @@ export function interpret(graph: Graph, env: InterpretEnv = {}, options: Interpr
   for (const node of primitive.nodes) {
     let data = evaluate(node, node.srcs.map((s) => values.get(s.id)!), env);
     const round = normalizer(node.dtype, precision);
-    // Views, stop-gradient and assign pass values through unchanged, so they need no rounding.
-    if (round && !isView(node.op) && node.op !== Op.StopGradient && node.op !== Op.Barrier && node.op !== Op.Assign) data = data.map(round);
+    // Views, stop-gradient and assign pass values through unchanged; pad's fill value is new, so it is rounded too.
+    if (round && (!isView(node.op) || node.op === Op.Pad) && node.op !== Op.StopGradient && node.op !== Op.Barrier && node.op !== Op.Assign) data = data.map(round);
     values.set(node.id, data);
     if (node.op === Op.Assign) {
       const target = node.srcs[0]!;

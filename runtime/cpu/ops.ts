@@ -215,6 +215,7 @@ export function dot(node: NodeWith<Op.Dot>, a: Float64Array, aShape: Shape, b: F
   const la = stridedGather(a, permA.map((i) => aShape[i]!), permA.map((i) => sa[i]!), 0);
   const lb = stridedGather(b, permB.map((i) => bShape[i]!), permB.map((i) => sb[i]!), 0);
   const out = new Float64Array(batch * m * n);
+  if (!isFloat(node.dtype)) return integerDot(la, lb, out, batch, m, k, n);
   for (let p = 0; p < batch; p++) {
     for (let i = 0; i < m; i++) {
       const rowA = (p * m + i) * k;
@@ -223,6 +224,21 @@ export function dot(node: NodeWith<Op.Dot>, a: Float64Array, aShape: Shape, b: F
         const aiq = la[rowA + q]!;
         const rowB = (p * k + q) * n;
         for (let j = 0; j < n; j++) out[rowOut + j] = out[rowOut + j]! + aiq * lb[rowB + j]!;
+      }
+    }
+  }
+  return out;
+}
+
+/** Integer dot with 32-bit wrap-around at every product and sum (as i32/u32 hardware arithmetic). */
+function integerDot(la: Float64Array, lb: Float64Array, out: Float64Array, batch: number, m: number, k: number, n: number): Float64Array {
+  for (let p = 0; p < batch; p++) {
+    for (let i = 0; i < m; i++) {
+      const rowA = (p * m + i) * k;
+      for (let j = 0; j < n; j++) {
+        let acc = 0;
+        for (let q = 0; q < k; q++) acc = (acc + Math.imul(la[rowA + q]!, lb[(p * k + q) * n + j]!)) | 0;
+        out[(p * m + i) * n + j] = acc;
       }
     }
   }
