@@ -174,7 +174,9 @@ export class Builder {
 
   /** 1/(1+e^-x), written so no intermediate overflows for large |x|. */
   sigmoid(x: Node): Node {
-    const e = this.exp(this.neg(this.abs(x)));
+    // −|x| as a select, not max(x, −x): the tie rule of max would zero the gradient at x = 0.
+    const negAbs = this.where(this.lt(x, 0), x, this.neg(x));
+    const e = this.exp(negAbs);
     const pos = this.recip(this.add(e, 1));
     return this.where(this.lt(x, 0), this.mul(e, pos), pos);
   }
