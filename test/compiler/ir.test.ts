@@ -42,8 +42,8 @@ const ATTENTION_DECOMPOSED = `graph {
   %4:f32[2,3,5] = dot %2 %3 batch=[0]x[0] contract=[2]x[2] acc=f32
   %5:f32[2,3,1] = reduceMax %4 axes=[2]
   %6:f32[2,3,1] = stopGradient %5
-  %7:f32[2,3,1] = neg %6
-  %8:f32[2,3,5] = expand %7
+  %7:f32[2,3,5] = expand %6
+  %8:f32[2,3,5] = neg %7
   %9:f32[2,3,5] = add %4 %8
   %10:f32[2,3,5] = const 1.4426950408889634
   %11:f32[2,3,5] = mul %9 %10
