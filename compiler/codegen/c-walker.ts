@@ -1,0 +1,294 @@
+// Codegen · the C-style walker both printers share. In: a Kernel (its linear
+// instruction list) and a Dialect that spells types, literals, expressions and
+// statements for one target language. Out: the kernel body as indented source
+// lines, module-scope declarations, and what the body uses (dtypes, ops,
+// specials) so the printer can add headers and helpers. The walker only prints:
+// every value is bound once, in order, to `v{id}` (shared arrays to `s{id}`), and
+// the only decisions it makes are names, nesting and scope checks.
+
+import { DType } from '../ir/dtype.ts';
+import { Alu, UNARY_ALU, type Instr, type Kernel, type KernelBuffer, type Special, type ValueId } from '../kernel/ir.ts';
+
+/**
+ * One target language. Expressions come back as strings the walker binds to a
+ * name; statements come back as one line without indentation. Operands are
+ * always value names (`v3`), never compound expressions, so a dialect need not
+ * parenthesise them.
+ */
+export interface Dialect {
+  /** Register type of a scalar value (the walker leaves declarations to the dialect; printers use this for signatures and helpers). */
+  typeName(dtype: DType): string;
+  /** A constant; `value` is a finite float64 the dialect rounds into `dtype`. */
+  literal(dtype: DType, value: number): string;
+  /** A linear i32 id (see Kernel IR `Special`). */
+  special(which: Special): string;
+  /**
+   * A scalar operation on value names `args` of types `types` (in Kernel IR
+   * order: Select is cond, a, b). `dtype` is the result type, bool for comparisons.
+   */
+  alu(op: Alu, dtype: DType, args: readonly string[], types: readonly DType[]): string;
+  /** Value conversion (Graph IR cast semantics). */
+  cast(to: DType, from: DType, arg: string): string;
+  /** Bit reinterpretation between equal-width types. */
+  bitcast(to: DType, from: DType, arg: string): string;
+  /** Expression reading element `index` of binding `binding`, as a value of `dtype`. */
+  load(binding: number, buffer: KernelBuffer, dtype: DType, index: string): string;
+  /** Statement writing `value` (of `dtype`) to element `index` of binding `binding`. */
+  store(binding: number, buffer: KernelBuffer, dtype: DType, index: string, value: string): string;
+  /** Statement binding an immutable value. */
+  define(name: string, dtype: DType, expression: string): string;
+  /** Statement declaring a mutable local. */
+  declareVar(name: string, dtype: DType, init: string): string;
+  /** Statement updating a mutable local. */
+  assign(name: string, value: string): string;
+  /** Opens `for (name = start; name < end; name += step) {`; the index is i32. */
+  loopOpen(name: string, start: string, end: string, step: string): string;
+  ifOpen(cond: string): string;
+  blockClose(): string;
+  /** Where workgroup arrays are declared: at module scope (WGSL) or in the function body (CUDA). */
+  readonly sharedScope: 'module' | 'function';
+  sharedDeclare(name: string, dtype: DType, size: number): string;
+  sharedLoad(name: string, dtype: DType, index: string): string;
+  sharedStore(name: string, dtype: DType, index: string, value: string): string;
+  barrier(): string;
+}
+
+export interface WalkOptions {
+  /** Indentation unit (two spaces by default). */
+  readonly indent?: string;
+  /** Nesting depth of the body's first line (1 = inside the entry function). */
+  readonly depth?: number;
+}
+
+export interface WalkResult {
+  /** Body lines, already indented. */
+  readonly lines: readonly string[];
+  /** Declarations that belong at module scope (shared arrays when the dialect says so). */
+  readonly moduleLines: readonly string[];
+  /** Every dtype a value, buffer or shared array of the kernel has. */
+  readonly dtypes: ReadonlySet<DType>;
+  readonly ops: ReadonlySet<Alu>;
+  readonly specials: ReadonlySet<Special>;
+}
+
+export class KernelPrintError extends Error {
+  override readonly name = 'KernelPrintError';
+}
+
+export function valueName(id: ValueId): string {
+  return `v${id}`;
+}
+
+export function sharedName(id: ValueId): string {
+  return `s${id}`;
+}
+
+/** One line of an instruction for error messages (test failures show IR, not object dumps). */
+export function formatInstr(instr: Instr): string {
+  const v = (id: ValueId): string => valueName(id);
+  switch (instr.kind) {
+    case 'const': return `${v(instr.id)}: ${instr.dtype} = const ${instr.value}`;
+    case 'special': return `${v(instr.id)}: i32 = special ${instr.which}`;
+    case 'alu': return `${v(instr.id)}: ${instr.dtype} = ${instr.op} ${instr.args.map(v).join(', ')}`;
+    case 'cast': return `${v(instr.id)}: ${instr.dtype} = cast ${v(instr.arg)} (from ${instr.from})`;
+    case 'bitcast': return `${v(instr.id)}: ${instr.dtype} = bitcast ${v(instr.arg)} (from ${instr.from})`;
+    case 'load': return `${v(instr.id)}: ${instr.dtype} = load b${instr.buffer}[${v(instr.index)}]`;
+    case 'store': return `store b${instr.buffer}[${v(instr.index)}] = ${v(instr.value)}`;
+    case 'var': return `var ${v(instr.id)}: ${instr.dtype} = ${v(instr.init)}`;
+    case 'assign': return `${v(instr.target)} := ${v(instr.value)}`;
+    case 'loop': return `loop ${v(instr.id)} in [${v(instr.start)}, ${v(instr.end)}) step ${v(instr.step)}`;
+    case 'endLoop': return 'endLoop';
+    case 'if': return `if ${v(instr.cond)}`;
+    case 'endIf': return 'endIf';
+    case 'shared': return `${sharedName(instr.id)}: ${instr.dtype}[${instr.size}] = shared`;
+    case 'sharedLoad': return `${v(instr.id)}: ${instr.dtype} = ${sharedName(instr.shared)}[${v(instr.index)}]`;
+    case 'sharedStore': return `${sharedName(instr.shared)}[${v(instr.index)}] = ${v(instr.value)}`;
+    case 'barrier': return 'barrier';
+    default: return instr satisfies never;
+  }
+}
+
+type Binding = { readonly kind: 'value' | 'var' | 'loop'; readonly dtype: DType } | { readonly kind: 'shared'; readonly dtype: DType; readonly size: number };
+
+function aluArity(op: Alu): number {
+  if (op === Alu.Select) return 3;
+  return UNARY_ALU.has(op) ? 1 : 2;
+}
+
+/** Prints a kernel's body through `dialect`. Throws KernelPrintError on malformed IR (undefined or out-of-scope values, unbalanced blocks). */
+export function walk(kernel: Kernel, dialect: Dialect, options: WalkOptions = {}): WalkResult {
+  const unit = options.indent ?? '  ';
+  const baseDepth = options.depth ?? 1;
+  const lines: string[] = [];
+  const moduleLines: string[] = [];
+  const dtypes = new Set<DType>(kernel.buffers.map((b) => b.dtype));
+  const ops = new Set<Alu>();
+  const specials = new Set<Special>();
+  // One map per open block: a value defined inside a loop or if is gone after it closes.
+  const scopes: Map<ValueId, Binding>[] = [new Map()];
+  const open: ('loop' | 'if')[] = [];
+  let at = 0;
+
+  const fail = (message: string, instr?: Instr): never => {
+    const where = instr ? ` at instruction ${at} (${formatInstr(instr)})` : '';
+    throw new KernelPrintError(`kernel ${kernel.name}${where}: ${message}`);
+  };
+  const lookup = (id: ValueId, instr: Instr): Binding => {
+    for (let i = scopes.length - 1; i >= 0; i--) {
+      const found = scopes[i]!.get(id);
+      if (found) return found;
+    }
+    return fail(`${valueName(id)} is not defined here (undefined, or defined inside a block that has closed)`, instr);
+  };
+  const scalar = (id: ValueId, instr: Instr): DType => {
+    const binding = lookup(id, instr);
+    if (binding.kind === 'shared') fail(`${sharedName(id)} is a shared array, not a value`, instr);
+    return binding.dtype;
+  };
+  const index = (id: ValueId, instr: Instr): string => {
+    const dtype = scalar(id, instr);
+    if (dtype !== DType.I32) fail(`index ${valueName(id)} is ${dtype}, expected i32`, instr);
+    return valueName(id);
+  };
+  const define = (id: ValueId, binding: Binding, instr: Instr): void => {
+    if (scopes.some((s) => s.has(id))) fail(`${valueName(id)} is defined twice`, instr);
+    scopes[scopes.length - 1]!.set(id, binding);
+    dtypes.add(binding.dtype);
+  };
+  const emit = (line: string): void => {
+    lines.push(unit.repeat(baseDepth + open.length) + line);
+  };
+  const bindValue = (id: ValueId, dtype: DType, expression: string, instr: Instr): void => {
+    define(id, { kind: 'value', dtype }, instr);
+    emit(dialect.define(valueName(id), dtype, expression));
+  };
+  const buffer = (binding: number, instr: Instr): KernelBuffer =>
+    kernel.buffers[binding] ?? fail(`binding ${binding} does not exist (kernel has ${kernel.buffers.length})`, instr);
+
+  for (const instr of kernel.body) {
+    try {
+      printInstr(instr);
+    } catch (error) {
+      if (error instanceof KernelPrintError) throw error;
+      // Dialect errors (an op a target cannot express) get the kernel and instruction attached.
+      fail(error instanceof Error ? error.message : String(error), instr);
+    }
+    at++;
+  }
+  if (open.length > 0) fail(`${open.length} block(s) left open at the end of the body (${open.join(', ')})`);
+  return { lines, moduleLines, dtypes, ops, specials };
+
+  function printInstr(instr: Instr): void {
+    switch (instr.kind) {
+      case 'const':
+        bindValue(instr.id, instr.dtype, dialect.literal(instr.dtype, instr.value), instr);
+        break;
+      case 'special':
+        specials.add(instr.which);
+        bindValue(instr.id, DType.I32, dialect.special(instr.which), instr);
+        break;
+      case 'alu': {
+        if (instr.args.length !== aluArity(instr.op)) fail(`${instr.op} takes ${aluArity(instr.op)} operand(s), got ${instr.args.length}`, instr);
+        const argTypes = instr.args.map((a) => scalar(a, instr));
+        if (instr.op === Alu.Select && argTypes[0] !== DType.Bool) fail(`select condition is ${argTypes[0]}, expected bool`, instr);
+        ops.add(instr.op);
+        bindValue(instr.id, instr.dtype, dialect.alu(instr.op, instr.dtype, instr.args.map(valueName), argTypes), instr);
+        break;
+      }
+      case 'cast':
+      case 'bitcast': {
+        const from = scalar(instr.arg, instr);
+        if (from !== instr.from) fail(`operand ${valueName(instr.arg)} is ${from}, the instruction says ${instr.from}`, instr);
+        const expression = instr.kind === 'cast'
+          ? dialect.cast(instr.dtype, from, valueName(instr.arg))
+          : dialect.bitcast(instr.dtype, from, valueName(instr.arg));
+        bindValue(instr.id, instr.dtype, expression, instr);
+        break;
+      }
+      case 'load': {
+        const target = buffer(instr.buffer, instr);
+        if (instr.dtype !== target.dtype) fail(`loads ${instr.dtype} from binding ${instr.buffer} (${target.name}: ${target.dtype})`, instr);
+        bindValue(instr.id, instr.dtype, dialect.load(instr.buffer, target, instr.dtype, index(instr.index, instr)), instr);
+        break;
+      }
+      case 'store': {
+        const target = buffer(instr.buffer, instr);
+        if (target.access === 'read') fail(`binding ${instr.buffer} (${target.name}) is read-only`, instr);
+        const dtype = scalar(instr.value, instr);
+        if (dtype !== target.dtype) fail(`stores ${dtype} into binding ${instr.buffer} (${target.name}: ${target.dtype})`, instr);
+        emit(dialect.store(instr.buffer, target, dtype, index(instr.index, instr), valueName(instr.value)));
+        break;
+      }
+      case 'var': {
+        const init = scalar(instr.init, instr);
+        if (init !== instr.dtype) fail(`initial value is ${init}, the local is ${instr.dtype}`, instr);
+        define(instr.id, { kind: 'var', dtype: instr.dtype }, instr);
+        emit(dialect.declareVar(valueName(instr.id), instr.dtype, valueName(instr.init)));
+        break;
+      }
+      case 'assign': {
+        const target = lookup(instr.target, instr);
+        if (target.kind !== 'var') fail(`${valueName(instr.target)} is not a mutable local`, instr);
+        const value = scalar(instr.value, instr);
+        if (value !== target.dtype) fail(`assigns ${value} to a ${target.dtype} local`, instr);
+        emit(dialect.assign(valueName(instr.target), valueName(instr.value)));
+        break;
+      }
+      case 'loop': {
+        const bounds = [instr.start, instr.end, instr.step].map((id) => index(id, instr));
+        const [start, end, step] = bounds as [string, string, string];
+        emit(dialect.loopOpen(valueName(instr.id), start, end, step));
+        open.push('loop');
+        scopes.push(new Map());
+        define(instr.id, { kind: 'loop', dtype: DType.I32 }, instr);
+        break;
+      }
+      case 'if': {
+        if (scalar(instr.cond, instr) !== DType.Bool) fail('condition is not bool', instr);
+        emit(dialect.ifOpen(valueName(instr.cond)));
+        open.push('if');
+        scopes.push(new Map());
+        break;
+      }
+      case 'endLoop':
+      case 'endIf': {
+        const expected = instr.kind === 'endLoop' ? 'loop' : 'if';
+        if (open[open.length - 1] !== expected) fail(`${instr.kind} does not close an open ${expected}`, instr);
+        open.pop();
+        scopes.pop();
+        emit(dialect.blockClose());
+        break;
+      }
+      case 'shared': {
+        if (!Number.isInteger(instr.size) || instr.size <= 0) fail(`shared size ${instr.size} is not a positive integer`, instr);
+        if (dialect.sharedScope === 'module' && open.length > 0) fail('shared arrays must be declared outside loops and ifs', instr);
+        define(instr.id, { kind: 'shared', dtype: instr.dtype, size: instr.size }, instr);
+        const line = dialect.sharedDeclare(sharedName(instr.id), instr.dtype, instr.size);
+        if (dialect.sharedScope === 'module') moduleLines.push(line);
+        else emit(line);
+        break;
+      }
+      case 'sharedLoad':
+      case 'sharedStore': {
+        const array = lookup(instr.shared, instr);
+        if (array.kind !== 'shared') fail(`${valueName(instr.shared)} is not a shared array`, instr);
+        const name = sharedName(instr.shared);
+        if (instr.kind === 'sharedLoad') {
+          if (instr.dtype !== array.dtype) fail(`loads ${instr.dtype} from a ${array.dtype} array`, instr);
+          bindValue(instr.id, instr.dtype, dialect.sharedLoad(name, instr.dtype, index(instr.index, instr)), instr);
+        } else {
+          const dtype = scalar(instr.value, instr);
+          if (dtype !== array.dtype) fail(`stores ${dtype} into a ${array.dtype} array`, instr);
+          emit(dialect.sharedStore(name, dtype, index(instr.index, instr), valueName(instr.value)));
+        }
+        break;
+      }
+      case 'barrier':
+        emit(dialect.barrier());
+        break;
+      default:
+        instr satisfies never;
+    }
+  }
+}
+

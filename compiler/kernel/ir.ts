@@ -1,0 +1,103 @@
+// Kernel IR · what one GPU kernel does, as a linear list of instructions over
+// SSA values: thread and workgroup ids, constants, scalar ALU, loads and stores
+// on bound buffers with computed indices, mutable locals (accumulators),
+// structured loops and ifs, workgroup memory and barriers. Both printers (WGSL,
+// CUDA) walk the same list; a printer only prints. Index arithmetic is ordinary
+// i32 ALU here; symbolic simplification happens before emission (index.ts).
+
+import type { DType } from '../ir/dtype.ts';
+
+export type ValueId = number & { readonly __brand: 'KernelValue' };
+
+/** Scalar operations. Integer Div truncates toward zero and Mod takes the dividend's sign (Graph IR semantics). */
+export enum Alu {
+  Add = 'add',
+  Sub = 'sub',
+  Mul = 'mul',
+  Div = 'div',
+  Mod = 'mod',
+  Max = 'max',
+  Min = 'min',
+  CmpLt = 'cmplt',
+  CmpNe = 'cmpne',
+  CmpEq = 'cmpeq',
+  And = 'and',
+  Or = 'or',
+  Xor = 'xor',
+  Shl = 'shl',
+  Shr = 'shr',
+  Neg = 'neg',
+  Not = 'not',
+  Recip = 'recip',
+  Sqrt = 'sqrt',
+  Exp2 = 'exp2',
+  Log2 = 'log2',
+  Sin = 'sin',
+  Trunc = 'trunc',
+  Erf = 'erf',
+  /** select(cond, a, b) = cond ? a : b (args: cond, a, b). */
+  Select = 'select',
+}
+
+export const UNARY_ALU: ReadonlySet<Alu> = new Set([Alu.Neg, Alu.Not, Alu.Recip, Alu.Sqrt, Alu.Exp2, Alu.Log2, Alu.Sin, Alu.Trunc, Alu.Erf]);
+
+/** Linear ids: the workgroup index (grids wider than one dimension allows are folded by the printer), the thread within it, and their combination. */
+export type Special = 'workgroupId' | 'localId' | 'globalId';
+
+export type Instr =
+  | { readonly kind: 'const'; readonly id: ValueId; readonly dtype: DType; readonly value: number }
+  | { readonly kind: 'special'; readonly id: ValueId; readonly which: Special }
+  | { readonly kind: 'alu'; readonly id: ValueId; readonly op: Alu; readonly dtype: DType; readonly args: readonly ValueId[] }
+  | { readonly kind: 'cast'; readonly id: ValueId; readonly dtype: DType; readonly from: DType; readonly arg: ValueId }
+  | { readonly kind: 'bitcast'; readonly id: ValueId; readonly dtype: DType; readonly from: DType; readonly arg: ValueId }
+  /** buffer = index into Kernel.buffers; index is an i32 element index, always in bounds by construction. */
+  | { readonly kind: 'load'; readonly id: ValueId; readonly dtype: DType; readonly buffer: number; readonly index: ValueId }
+  | { readonly kind: 'store'; readonly buffer: number; readonly index: ValueId; readonly value: ValueId }
+  /** A mutable local initialised to `init`; reading it (as an argument) reads its current value. */
+  | { readonly kind: 'var'; readonly id: ValueId; readonly dtype: DType; readonly init: ValueId }
+  | { readonly kind: 'assign'; readonly target: ValueId; readonly value: ValueId }
+  /** for (var id: i32 = start; id < end; id += step) { … } up to the matching endLoop. */
+  | { readonly kind: 'loop'; readonly id: ValueId; readonly start: ValueId; readonly end: ValueId; readonly step: ValueId }
+  | { readonly kind: 'endLoop' }
+  | { readonly kind: 'if'; readonly cond: ValueId }
+  | { readonly kind: 'endIf' }
+  /** A workgroup-shared array of `size` elements. */
+  | { readonly kind: 'shared'; readonly id: ValueId; readonly dtype: DType; readonly size: number }
+  | { readonly kind: 'sharedLoad'; readonly id: ValueId; readonly dtype: DType; readonly shared: ValueId; readonly index: ValueId }
+  | { readonly kind: 'sharedStore'; readonly shared: ValueId; readonly index: ValueId; readonly value: ValueId }
+  /** workgroupBarrier / __syncthreads: only in workgroup-uniform control flow. */
+  | { readonly kind: 'barrier' };
+
+export interface KernelBuffer {
+  /** The Program buffer this binding refers to (for printing names and debugging). */
+  readonly name: string;
+  /** Element type as the Graph IR sees it (bool is stored as one u32 word per element). */
+  readonly dtype: DType;
+  readonly access: 'read' | 'read_write';
+  /** Number of elements, for bounds reasoning and validation. */
+  readonly size: number;
+}
+
+export interface Kernel {
+  readonly name: string;
+  /** Binding i is buffers[i]. */
+  readonly buffers: readonly KernelBuffer[];
+  /** Threads per workgroup (one dimension). */
+  readonly workgroupSize: number;
+  /** Number of workgroups (linear); the printer folds it into up to three grid dimensions. */
+  readonly workgroups: number;
+  readonly body: readonly Instr[];
+}
+
+/** Dimension limit per grid axis on WebGPU (maxComputeWorkgroupsPerDimension) and CUDA grid.y/z. */
+export const MAX_GRID_DIM = 65535;
+
+/** Folds a linear workgroup count into [x, y, z] with each ≤ MAX_GRID_DIM; x·y·z ≥ count. */
+export function foldGrid(count: number, maxDim = MAX_GRID_DIM): [number, number, number] {
+  if (count <= maxDim) return [Math.max(1, count), 1, 1];
+  const y = Math.ceil(count / maxDim);
+  if (y <= maxDim) return [maxDim, y, 1];
+  const z = Math.ceil(y / maxDim);
+  if (z > maxDim) throw new Error(`foldGrid: ${count} workgroups exceed ${maxDim}³`);
+  return [maxDim, maxDim, z];
+}
