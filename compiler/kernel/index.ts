@@ -66,6 +66,11 @@ export function scaleIndex(a: Index, k: number): Index {
   return { terms: new Map([...a.terms].map(([id, t]) => [id, { atom: t.atom, coef: t.coef * k }])), constant: a.constant * k };
 }
 
+/** x / d for an x whose coefficients and constant are all multiples of d (exact: no 1/d rounding). */
+function exactDiv(x: Index, d: number): Index {
+  return { terms: new Map([...x.terms].map(([id, t]) => [id, { atom: t.atom, coef: t.coef / d }])), constant: x.constant / d };
+}
+
 /** Splits x into (multiple-of-d part, rest) by coefficient divisibility. */
 function splitBy(x: Index, d: number): { whole: Index; rest: Index } {
   const whole = new Map<ValueId, { atom: Atom; coef: number }>();
@@ -102,10 +107,10 @@ export class IndexEmitter {
     if (lo >= 0 && hi < d) return constIndex(0);
     const { whole, rest } = splitBy(x, d);
     const [rlo, rhi] = range(rest);
-    if (rlo >= 0 && rhi < d) return scaleIndex(whole, 1 / d);
+    if (rlo >= 0 && rhi < d) return exactDiv(whole, d);
     if (whole.terms.size > 0 || whole.constant !== 0) {
       // (w + r) / d = w/d + r/d when w is a multiple of d and r ≥ 0
-      if (rlo >= 0 && lo >= 0) return addIndex(scaleIndex(whole, 1 / d), this.div(rest, d));
+      if (rlo >= 0 && lo >= 0) return addIndex(exactDiv(whole, d), this.div(rest, d));
     }
     const id = this.kb.alu(Alu.Div, DType.I32, [this.emit(x), this.kb.const(d, DType.I32)]);
     return this.atom(id, Math.floor(lo / d), Math.floor(hi / d), isUniform(x));

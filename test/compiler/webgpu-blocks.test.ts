@@ -49,3 +49,14 @@ describe('block gradients on WebGPU match the interpreter', () => {
     await expectGpuMatchesInterpreter(graph, values, params, 5e-4);
   });
 });
+
+describe('patch views on WebGPU', () => {
+  it('patchify and unpatchify of 28×28 images in 7×7 patches match the interpreter exactly', async () => {
+    const { patchify, unpatchify, spec: inputSpec } = await import('../../dsl/index.ts');
+    const t = trace((_, { x }) => {
+      const tokens = patchify(x, 7);
+      return { tokens, back: unpatchify(tokens, { patch: 7, gridH: 4, gridW: 4 }) };
+    }, { x: inputSpec([2, 3, 28, 28] as const) });
+    await expectGpuMatchesInterpreter(t.graph, { x: Array.from({ length: 2 * 3 * 784 }, (_, i) => i) }, {}, 0);
+  });
+});

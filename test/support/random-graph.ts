@@ -26,7 +26,7 @@ export interface Recipe {
 }
 
 export const recipeArb: fc.Arbitrary<Recipe> = fc.record({
-  shape: fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 3 }),
+  shape: fc.array(fc.integer({ min: 1, max: 7 }), { minLength: 1, maxLength: 3 }),
   steps: fc.array(
     fc.record({ kind: fc.nat(19), pick: fc.nat(), a: fc.nat(), b: fc.nat(), c: fc.nat() }),
     { minLength: 1, maxLength: 7 },
@@ -72,9 +72,13 @@ export function buildGraph(recipe: Recipe): BuiltGraph {
         if (rank < 2) { y = b.neg(x); break; }
         y = b.permute(x, rotate(x.shape.map((_, i) => i), 1 + (s.b % (rank - 1))));
         break;
-      case 6: { // reshape: merge two neighbouring axes, or flatten
+      case 6: { // reshape: merge two neighbouring axes, split one by a divisor, or flatten
         const j = Math.min(axis, rank - 2);
-        y = rank >= 2 && s.b % 2 === 0 ? b.reshape(x, [...x.shape.slice(0, j), x.shape[j]! * x.shape[j + 1]!, ...x.shape.slice(j + 2)]) : b.reshape(x, [-1]);
+        const d = x.shape[axis] ?? 1;
+        const divisor = [2, 3, 5, 7].find((p) => d % p === 0 && d > p);
+        if (rank >= 2 && s.b % 3 === 0) y = b.reshape(x, [...x.shape.slice(0, j), x.shape[j]! * x.shape[j + 1]!, ...x.shape.slice(j + 2)]);
+        else if (divisor && s.b % 3 === 1) y = b.reshape(x, [...x.shape.slice(0, axis), d / divisor, divisor, ...x.shape.slice(axis + 1)]);
+        else y = b.reshape(x, [-1]);
         break;
       }
       case 7: // expand a new axis
