@@ -78,6 +78,23 @@ export class Context {
     return new Tensor(node, this.tracer);
   }
 
+  /**
+   * A parameter that is never trained (the reference's requires_grad=False tensors, e.g. fixed
+   * position tables): it is part of the state dict and of parameter counts; trainStep skips it.
+   * @example const pos = ctx.frozenParam('pos_embed', [1, L, D] as const, init.sincos1d());
+   */
+  frozenParam<const S extends Shape>(name: string, shape: S, initializer: Init): Tensor<S, DType.F32> {
+    const tensor = this.param(name, shape, initializer);
+    const entry = this.tracer.params.get(this.qualify(name))!;
+    this.tracer.params.set(entry.spec.name, { spec: { ...entry.spec, frozen: true }, node: entry.node });
+    return tensor;
+  }
+
+  /** Whether a declared parameter (full name) is frozen. */
+  isFrozen(name: string): boolean {
+    return this.tracer.params.get(name)?.spec.frozen === true;
+  }
+
   /** A graph input (data fed at run time). @example const x = ctx.input('x', [B, 784] as const); */
   input<const S extends Shape>(name: string, shape: S): Tensor<S, DType.F32>;
   input<const S extends Shape, D extends DType>(name: string, shape: S, dtype: D): Tensor<S, D>;

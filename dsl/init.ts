@@ -25,7 +25,10 @@ export type Init =
    */
   | { readonly kind: 'ropeMixed'; readonly theta: number; readonly heads: number; readonly zeroAngle: boolean }
   /** The initial value of another parameter (an EMA starts as a copy of the weights). */
-  | { readonly kind: 'copy'; readonly from: string };
+  | { readonly kind: 'copy'; readonly from: string }
+  /** Fixed sin-cos position tables (spec §1.5), stored like the reference's frozen `pos_embed`. */
+  | { readonly kind: 'sincos1d' }
+  | { readonly kind: 'sincos2d'; readonly gridH: number; readonly gridW: number };
 
 export const init = {
   zeros: (): Init => ({ kind: 'zeros' }),
@@ -38,6 +41,8 @@ export const init = {
   fanInUniform: (): Init => ({ kind: 'fanInUniform' }),
   ropeMixed: (heads: number, theta = 10, zeroAngle = false): Init => ({ kind: 'ropeMixed', theta, heads, zeroAngle }),
   copy: (from: string): Init => ({ kind: 'copy', from }),
+  sincos1d: (): Init => ({ kind: 'sincos1d' }),
+  sincos2d: (gridH: number, gridW: number): Init => ({ kind: 'sincos2d', gridH, gridW }),
 };
 
 export interface ParamSpec {
@@ -45,6 +50,8 @@ export interface ParamSpec {
   readonly shape: Shape;
   readonly dtype: DType;
   readonly init: Init;
+  /** Never trained (requires_grad=False in the reference), e.g. fixed position tables. */
+  readonly frozen?: boolean;
 }
 
 /** torch's fan computation: dim 1 is fan-in, dim 0 fan-out, dims ≥ 2 multiply both. */
@@ -116,6 +123,39 @@ function ropeMixed(shape: Shape, spec: Extract<Init, { kind: 'ropeMixed' }>, str
   return out;
 }
 
+/** (…, L, D): pe[pos, 2k] = sin(pos·ω_k), pe[pos, 2k+1] = cos(pos·ω_k), ω_k = 10000^(−2k/D). */
+function sincosTable1d(shape: Shape): Float64Array {
+  const dim = shape[shape.length - 1]!;
+  const length = shape[shape.length - 2]!;
+  const out = new Float64Array(length * dim);
+  for (let pos = 0; pos < length; pos++) {
+    for (let k = 0; k < dim / 2; k++) {
+      const angle = pos * 10000 ** ((-2 * k) / dim);
+      out[pos * dim + 2 * k] = Math.sin(angle);
+      out[pos * dim + 2 * k + 1] = Math.cos(angle);
+    }
+  }
+  return out;
+}
+
+/** (…, H·W, D): the first D/2 dims encode the column, the last D/2 the row; each half [sin | cos]. */
+function sincosTable2d(shape: Shape, gridH: number, gridW: number): Float64Array {
+  const dim = shape[shape.length - 1]!;
+  const half = dim / 2;
+  const out = new Float64Array(gridH * gridW * dim);
+  for (let token = 0; token < gridH * gridW; token++) {
+    const positions = [token % gridW, Math.floor(token / gridW)];
+    positions.forEach((pos, h) => {
+      for (let k = 0; k < half / 2; k++) {
+        const angle = pos * 10000 ** ((-2 * k) / half);
+        out[token * dim + h * half + k] = Math.sin(angle);
+        out[token * dim + h * half + half / 2 + k] = Math.cos(angle);
+      }
+    });
+  }
+  return out;
+}
+
 export function initValues(spec: ParamSpec, seed: number): Float64Array {
   const n = spec.shape.reduce((a, b) => a * b, 1);
   const out = new Float64Array(n);
@@ -153,6 +193,10 @@ export function initValues(spec: ParamSpec, seed: number): Float64Array {
       return ropeMixed(spec.shape, i, stream);
     case 'copy':
       throw new Error(`initValues: "${spec.name}" copies "${i.from}"; initialise them together with initParams`);
+    case 'sincos1d':
+      return sincosTable1d(spec.shape);
+    case 'sincos2d':
+      return sincosTable2d(spec.shape, i.gridH, i.gridW);
     default:
       return i satisfies never;
   }

@@ -57,7 +57,7 @@ export function trainStep<I extends Record<string, InputSpec>>(lossFn: (ctx: Con
     const result = lossFn(ctx, data);
     const { loss, ...metrics } = 'loss' in result ? result : { loss: result };
     if (loss.shape.length !== 0) throw new Error(`trainStep: the loss must be a scalar, got [${loss.shape.join(',')}]`);
-    const params = [...ctx.declaredParams()].filter(([name]) => !isState(name) && trainable(name)) as [string, F32][];
+    const params = [...ctx.declaredParams()].filter(([name]) => !isState(name) && !ctx.isFrozen(name) && trainable(name)) as [string, F32][];
     const step = ctx.input(STEP_INPUT, [] as const);
     const raw = grad(loss, params.map(([, p]) => p)) as F32[];
     const { grads, norm } = options.clip === undefined ? { grads: raw, norm: globalNorm(raw) } : clipGradNorm(raw, options.clip);
@@ -78,6 +78,6 @@ export function trainStep<I extends Record<string, InputSpec>>(lossFn: (ctx: Con
     });
     return outputs;
   }, inputs);
-  return { ...traced, trained: traced.params.filter((p) => !isState(p.name) && trainable(p.name)) };
+  return { ...traced, trained: traced.params.filter((p) => !isState(p.name) && !p.frozen && trainable(p.name)) };
 }
 

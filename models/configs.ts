@@ -1,0 +1,33 @@
+// Models · every size of spec §5 and the miniature configs of spec §6. Full
+// sizes are what the reference checkpoints use (SiT-XL = 675,000,608 params on
+// 128×32 MAETok latents); Tiny configs run in unit tests, Mini in the demo.
+
+import type { DiTConfig } from './sit.ts';
+
+const LATENT = { tokens: 128, channels: 32, classes: 1000, frequencyDim: 256, labelDropout: 0.1 } as const;
+
+function dit(name: string, variant: DiTConfig['variant'], depth: number, width: number, heads: number, base: Omit<DiTConfig, 'name' | 'variant' | 'depth' | 'width' | 'heads'> = LATENT): DiTConfig {
+  return { ...base, name, variant, depth, width, heads };
+}
+
+export const SIT_S = dit('SiT-S', 'sit', 12, 384, 6);
+export const SIT_B = dit('SiT-B', 'sit', 12, 768, 12);
+export const SIT_L = dit('SiT-L', 'sit', 24, 1024, 16);
+export const SIT_XL = dit('SiT-XL', 'sit', 28, 1152, 16);
+export const LIGHTNING_DIT_S = dit('LightningDiT-S', 'lightning', 12, 384, 6);
+export const LIGHTNING_DIT_B = dit('LightningDiT-B', 'lightning', 12, 768, 12);
+export const LIGHTNING_DIT_L = dit('LightningDiT-L', 'lightning', 24, 1024, 16);
+export const LIGHTNING_DIT_XL = dit('LightningDiT-XL', 'lightning', 28, 1152, 16);
+
+const TINY = { tokens: 8, channels: 4, classes: 10, frequencyDim: 64, labelDropout: 0.1 } as const;
+const MINI = { tokens: 16, channels: 8, classes: 10, frequencyDim: 256, labelDropout: 0.1 } as const;
+
+export const SIT_TINY = dit('SiT-Tiny', 'sit', 2, 64, 2, TINY);
+export const SIT_MINI = dit('SiT-Mini', 'sit', 4, 128, 4, MINI);
+export const LIGHTNING_DIT_TINY = dit('LightningDiT-Tiny', 'lightning', 2, 64, 2, TINY);
+export const LIGHTNING_DIT_MINI = dit('LightningDiT-Mini', 'lightning', 4, 128, 4, MINI);
+
+export const DIT_CONFIGS: readonly DiTConfig[] = [
+  SIT_S, SIT_B, SIT_L, SIT_XL, LIGHTNING_DIT_S, LIGHTNING_DIT_B, LIGHTNING_DIT_L, LIGHTNING_DIT_XL,
+  SIT_TINY, SIT_MINI, LIGHTNING_DIT_TINY, LIGHTNING_DIT_MINI,
+];
