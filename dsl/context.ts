@@ -156,7 +156,8 @@ export function trace<I extends Record<string, InputSpec>>(fn: (ctx: Context, in
   const result = fn(ctx, symbolic);
   const outputs = result instanceof Tensor ? [{ name: 'out', node: result.node }] : Object.entries(result).map(([name, t]) => ({ name, node: t.node }));
   const graph = new Graph(outputs);
-  const used = new Set(graph.params.map((p) => p.arg.name));
-  const params = [...tracer.params.values()].map((p) => p.spec).filter((p) => used.has(p.name));
+  // Every declared parameter is part of the model's state dict, even one no output reads
+  // (MAETok's decoder final-norm modulation is such a tensor in the reference).
+  const params = [...tracer.params.values()].map((p) => p.spec);
   return { graph, params };
 }

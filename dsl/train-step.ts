@@ -5,6 +5,7 @@
 // loss, the gradient norm, the learning rate and any metrics the loss returns.
 
 import type { DType } from '../compiler/ir/dtype.ts';
+import { topoSort } from '../compiler/ir/graph.ts';
 import { grad } from './autodiff.ts';
 import { trace, type Context, type InputSpec, type Traced, type TensorsOf } from './context.ts';
 import { init, type ParamSpec } from './init.ts';
@@ -57,7 +58,9 @@ export function trainStep<I extends Record<string, InputSpec>>(lossFn: (ctx: Con
     const result = lossFn(ctx, data);
     const { loss, ...metrics } = 'loss' in result ? result : { loss: result };
     if (loss.shape.length !== 0) throw new Error(`trainStep: the loss must be a scalar, got [${loss.shape.join(',')}]`);
-    const params = [...ctx.declaredParams()].filter(([name]) => !isState(name) && !ctx.isFrozen(name) && trainable(name)) as [string, F32][];
+    // Like torch's optimisers, skip tensors that receive no gradient (no decay either).
+    const reached = new Set(topoSort([loss.node]).map((n) => n.id));
+    const params = [...ctx.declaredParams()].filter(([name, p]) => !isState(name) && !ctx.isFrozen(name) && trainable(name) && reached.has(p.node.id)) as [string, F32][];
     const step = ctx.input(STEP_INPUT, [] as const);
     const raw = grad(loss, params.map(([, p]) => p)) as F32[];
     const { grads, norm } = options.clip === undefined ? { grads: raw, norm: globalNorm(raw) } : clipGradNorm(raw, options.clip);
@@ -78,6 +81,7 @@ export function trainStep<I extends Record<string, InputSpec>>(lossFn: (ctx: Con
     });
     return outputs;
   }, inputs);
-  return { ...traced, trained: traced.params.filter((p) => !isState(p.name) && !p.frozen && trainable(p.name)) };
+  const assigned = new Set(traced.graph.params.filter((p) => traced.graph.outputs.some((o) => o.name === `${ASSIGN_PREFIX}${p.arg.name}`)).map((p) => p.arg.name));
+  return { ...traced, trained: traced.params.filter((p) => assigned.has(p.name) && !isState(p.name)) };
 }
 

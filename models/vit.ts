@@ -9,6 +9,9 @@ import {
   Mlp,
   MultiHeadAttention,
   RMSNorm,
+  bernoulli,
+  foldIn,
+  type Key,
   concat,
   init,
   layerNorm,
@@ -111,6 +114,16 @@ export interface ModulatedBlockOptions {
   readonly rope?: RopeOption;
   readonly linearInit?: Init;
   readonly modulationInit?: Init;
+  /** Stochastic depth in training: each sample's residual branch is dropped with this probability. */
+  readonly dropPath?: { readonly rate: number; readonly key: Key };
+}
+
+/** timm DropPath: the branch times keep/(1−rate) with keep ~ Bernoulli(1−rate) per sample. */
+export function dropPath(branch: F32, rate: number, key: Key): F32 {
+  if (rate <= 0) return branch;
+  const batch = branch.shape[0]!;
+  const keep = bernoulli(key, 1 - rate, [batch] as const).cast(DType.F32).mul(1 / (1 - rate));
+  return branch.mul(keep.reshape([batch, ...branch.shape.slice(1).map(() => 1)]));
 }
 
 /** Rows [start, end) of `x` become rows⊙scale + shift (no "1+"); the other rows pass unchanged. */
@@ -135,7 +148,9 @@ export function modulatedBlock(ctx: Context, x: F32, h: F32, options: ModulatedB
   const [shiftMsa, scaleMsa, shiftMlp, scaleMlp] = mod.chunk(4, -1) as [F32, F32, F32, F32];
   const a = modulateRows(layerNorm(x, { eps: 1e-6 }), options.latentStart, shiftMsa, scaleMsa);
   const attended = MultiHeadAttention(ctx.child('attn'), a, { heads: options.heads, linearInit, ...(options.rope ? { rope: options.rope } : {}) });
-  const y = x.add(attended);
+  const drop = options.dropPath;
+  const y = x.add(drop ? dropPath(attended, drop.rate, foldIn(drop.key, 0)) : attended);
   const m = modulateRows(layerNorm(y, { eps: 1e-6 }), options.latentStart, shiftMlp, scaleMlp);
-  return y.add(Mlp(ctx.child('mlp'), m, 4 * width, 'none', linearInit));
+  const mlp = Mlp(ctx.child('mlp'), m, 4 * width, 'none', linearInit);
+  return y.add(drop ? dropPath(mlp, drop.rate, foldIn(drop.key, 1)) : mlp);
 }
