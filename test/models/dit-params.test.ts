@@ -20,19 +20,19 @@ const count = (config: DiTConfig) => traceVelocity(config, 1).params.reduce((n, 
 
 describe('parameter counts (spec §5.1, §6)', () => {
   it.each([
-    [configs.SIT_S, 32_920_352],
-    [configs.SIT_B, 130_426_400],
-    [configs.SIT_L, 457_988_128],
-    [configs.SIT_XL, 675_000_608],
-    [configs.LIGHTNING_DIT_S, 32_936_096],
-    [configs.LIGHTNING_DIT_B, 130_457_888],
-    [configs.LIGHTNING_DIT_L, 458_021_888],
-    [configs.LIGHTNING_DIT_XL, 675_109_280],
-    [configs.SIT_TINY, 167_812],
-    [configs.LIGHTNING_DIT_TINY, 168_044],
-    [configs.SIT_MINI, 1_275_400],
-    [configs.LIGHTNING_DIT_MINI, 1_276_720],
-  ])('%s has %i parameters', (config, expected) => {
+    [configs.SIT_S.name, configs.SIT_S, 32_920_352],
+    [configs.SIT_B.name, configs.SIT_B, 130_426_400],
+    [configs.SIT_L.name, configs.SIT_L, 457_988_128],
+    [configs.SIT_XL.name, configs.SIT_XL, 675_000_608],
+    [configs.LIGHTNING_DIT_S.name, configs.LIGHTNING_DIT_S, 32_936_096],
+    [configs.LIGHTNING_DIT_B.name, configs.LIGHTNING_DIT_B, 130_457_888],
+    [configs.LIGHTNING_DIT_L.name, configs.LIGHTNING_DIT_L, 458_021_888],
+    [configs.LIGHTNING_DIT_XL.name, configs.LIGHTNING_DIT_XL, 675_109_280],
+    [configs.SIT_TINY.name, configs.SIT_TINY, 167_812],
+    [configs.LIGHTNING_DIT_TINY.name, configs.LIGHTNING_DIT_TINY, 168_044],
+    [configs.SIT_MINI.name, configs.SIT_MINI, 1_275_400],
+    [configs.LIGHTNING_DIT_MINI.name, configs.LIGHTNING_DIT_MINI, 1_276_720],
+  ] as const)('%s has %i parameters', (_, config, expected) => {
     expect(count(config)).toBe(expected);
   });
 });

@@ -68,7 +68,9 @@ describe('HOG target', () => {
   ];
   it.each(cases)('matches the reference algorithm for %s on random images', (_, shape, config) => {
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: -1000, max: 1000 }).map((v) => v / 1000), { minLength: shape.reduce((a, b) => a * b, 1), maxLength: shape.reduce((a, b) => a * b, 1) }), (values) => {
+      fc.property(// Dyadic pixel values make the Sobel sums exact, so a gradient on a bin boundary (gx = 0)
+      // is exactly 0 rather than 1e-18 of rounding noise that atan2 would round onto π.
+      fc.array(fc.integer({ min: -64, max: 64 }).map((v) => v / 64), { minLength: shape.reduce((a, b) => a * b, 1), maxLength: shape.reduce((a, b) => a * b, 1) }), (values) => {
         const images = Float64Array.from(values);
         const got = runHog(images, shape, config);
         const [batch, channels, height, width] = shape;
@@ -80,7 +82,7 @@ describe('HOG target', () => {
           );
         }
       }),
-      { numRuns: 15 },
+      { numRuns: 25 },
     );
   });
 

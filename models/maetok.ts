@@ -1,0 +1,214 @@
+// Models · the MAETok tokenizer (spec §2): a ViT encoder over [cls | image tokens
+// | learnable latent tokens] with a learned APE, LayerScale and RoPE-mixed on the
+// image tokens, mask modeling at its input; the latent-modulated pixel decoder
+// over [mask-token queries | latent rows]; auxiliary shallow decoders predicting
+// HOG and teacher features on the masked tokens. The reference's state-dict
+// names are kept (`encoder.model.blocks.3.attn.qkv.weight`, `decoder_hog.…`).
+
+import {
+  DType,
+  LayerNorm,
+  Linear,
+  concat,
+  foldIn,
+  init,
+  layerNorm,
+  patchify,
+  ropeMixedAngles,
+  silu,
+  uniform,
+  unpatchify,
+  where,
+  type Context,
+  type Key,
+  type Shape,
+  type Tensor,
+} from '../dsl/index.ts';
+import type { HogConfig } from './hog.ts';
+import { modulatedBlock, vitBlock } from './vit.ts';
+
+type F32 = Tensor<Shape, DType.F32>;
+
+export interface VitSize {
+  readonly width: number;
+  readonly depth: number;
+  readonly heads: number;
+}
+
+export interface AuxTarget {
+  /** 'hog' (computed from the image) or a teacher's name ('dino', 'clip', or any frozen DSL model). */
+  readonly name: string;
+  readonly dim: number;
+}
+
+export interface MAETokConfig {
+  readonly name: string;
+  readonly imageSize: number;
+  readonly imageChannels: number;
+  readonly patch: number;
+  readonly latentTokens: number;
+  readonly latentChannels: number;
+  readonly encoder: VitSize;
+  readonly decoder: VitSize;
+  readonly aux: VitSize;
+  readonly auxTargets: readonly AuxTarget[];
+  readonly hog: HogConfig;
+  /** LayerScale init in the encoder (1e-5; a knob because it slows very short runs). */
+  readonly layerScale: number;
+  readonly ropeTheta: number;
+  /** Pixel-decoder stochastic depth, linear from 0 to this over depth. */
+  readonly decoderDropPath: number;
+  /** Mask ratio r ~ N(mean, std) truncated to [min, max] (spec §2.3). */
+  readonly mask: { readonly min: number; readonly max: number; readonly mean: number; readonly std: number };
+  /** 'modulated' (the code's MoVQ blocks, default) or 'plain' (the paper's ViT decoder on [e; h]). */
+  readonly decoderBlock: 'modulated' | 'plain';
+}
+
+export function gridSize(config: MAETokConfig): number {
+  return config.imageSize / config.patch;
+}
+
+export function imageTokens(config: MAETokConfig): number {
+  return gridSize(config) ** 2;
+}
+
+// ---- mask sampling ----------------------------------------------------------------
+
+/**
+ * r ~ N(mean, std²) truncated to [min, max] by inverting its CDF on a fine table (built
+ * here, a constant of the graph): one ratio per step, shared by the batch.
+ */
+export function sampleMaskRatio(key: Key, mask: MAETokConfig['mask']): F32 {
+  const grid = 256;
+  const density = Array.from({ length: grid }, (_, i) => Math.exp(-0.5 * ((mask.min + ((i + 0.5) / grid) * (mask.max - mask.min) - mask.mean) / mask.std) ** 2));
+  const total = density.reduce((a, b) => a + b, 0);
+  let acc = 0;
+  const cdf = density.map((d) => (acc += d / total));
+  const u = uniform(key, [1] as const);
+  // r = min + (max − min)·(number of table cells whose CDF is below u) / grid
+  const below = cdf.map((c) => u.lt(c).not().cast(DType.F32)).reduce((a, b) => a.add(b));
+  return below.mul((mask.max - mask.min) / grid).add(mask.min).reshape([]) as F32;
+}
+
+/**
+ * Per sample a uniformly random set of exactly k = ceil(N·r) masked tokens (the first k of a
+ * random permutation): token n is masked when fewer than k tokens have a smaller random score.
+ * Returns M (B, N) in {0, 1}.
+ */
+export function sampleMask(key: Key, batch: number, tokens: number, ratio: F32): F32 {
+  const scores = uniform(foldIn(key, 0), [batch, tokens] as const);
+  const rank = scores.unsqueeze(1).lt(scores.unsqueeze(2)).cast(DType.F32).sum(2);
+  const count = ratio.mul(tokens).sub(1e-6).add(1).trunc().maximum(0);
+  return rank.lt(count).cast(DType.F32) as F32;
+}
+
+// ---- encoder ----------------------------------------------------------------------
+
+/** One layer's RoPE-mixed angles from the ViT's (2, depth, heads·hd/2) frequencies. */
+function layerAngles(ctx: Context, freqs: F32, layer: number, grid: number, heads: number): F32 {
+  return ropeMixedAngles(ctx, freqs.slice(1, layer, layer + 1).squeeze(1), grid, grid, heads);
+}
+
+/**
+ * Encoder E (spec §2.2): images (B, C, H, W) in [−1, 1] → latents h (B, L, C_latent).
+ * With `mask` (B, N) the masked image tokens are replaced by `encoder.mask_token` before the
+ * positions are added (so mask tokens get positions too, as in the reference).
+ */
+export function maetokEncoder(ctx: Context, images: F32, config: MAETokConfig, mask?: F32): F32 {
+  const { width, depth, heads } = config.encoder;
+  const enc = ctx.child('encoder');
+  const model = enc.child('model');
+  const batch = images.shape[0]!;
+  const n = imageTokens(config);
+  const grid = gridSize(config);
+  const L = config.latentTokens;
+  const convWeight = model.child('patch_embed').child('proj').param('weight', [width, config.imageChannels, config.patch, config.patch], init.fanInUniform());
+  const convBias = model.child('patch_embed').child('proj').param('bias', [width], init.fanInUniform());
+  let tokens = patchify(images, config.patch).matmul(convWeight.reshape([width, -1]).transpose()).add(convBias) as F32;
+  const maskToken = enc.param('mask_token', [width], init.normal(0.02));
+  if (mask) tokens = where(mask.unsqueeze(2).gt(0.5), maskToken, tokens) as F32;
+  const cls = model.param('cls_token', [1, 1, width], init.normal(1e-6)).expand([batch, 1, width]);
+  const pos = model.param('pos_embed', [1, 1 + n, width], init.truncNormal(0.02));
+  const latents = enc.param('latent_tokens', [1, L, width], init.normal(0.02)).add(enc.param('latent_pos_embed', [1, L, width], init.truncNormal(0.02)));
+  let x = concat([concat([cls, tokens], 1).add(pos) as F32, latents.expand([batch, L, width])], 1) as F32;
+  const freqs = enc.param('freqs', [2, depth, (width / 2)], init.ropeMixed(heads, config.ropeTheta));
+  for (let i = 0; i < depth; i++) {
+    x = vitBlock(model.child(`blocks.${i}`), x, { heads, layerScale: config.layerScale, rope: { angles: layerAngles(ctx, freqs, i, grid, heads), start: 1 } });
+  }
+  x = LayerNorm(model, 'norm', x, { eps: 1e-6 });
+  const latent = x.slice(1, 1 + n, 1 + n + L) as F32;
+  return Linear(ctx, 'quant_conv', latent, config.latentChannels, { weightInit: init.fanInUniform(), biasInit: init.fanInUniform() });
+}
+
+// ---- decoders ---------------------------------------------------------------------
+
+export interface DecoderOptions {
+  /** Parameter scope: 'decoder' for the pixel decoder, 'decoder_hog' etc. for the auxiliary ones. */
+  readonly scope: string;
+  readonly size: VitSize;
+  /** Name of the latent projection: 'post_quant_conv' or 'post_quant_conv_hog' …. */
+  readonly postQuant: string;
+  /** A learnable cls token in front of the queries (the auxiliary decoders). */
+  readonly cls: boolean;
+  readonly dropPath?: { readonly rate: number; readonly key: Key };
+}
+
+/**
+ * A MAETok decoder (spec §2.4/§2.5) over h (B, L, C): returns the N image-query rows (B, N, D),
+ * before any output head.
+ */
+export function maetokDecoderTokens(ctx: Context, h: F32, config: MAETokConfig, options: DecoderOptions): F32 {
+  const { width, depth, heads } = options.size;
+  const dec = ctx.child(options.scope);
+  const model = dec.child('model');
+  const batch = h.shape[0]!;
+  const n = imageTokens(config);
+  const grid = gridSize(config);
+  const L = config.latentTokens;
+  const zl = Linear(ctx, options.postQuant, h, width, { weightInit: init.fanInUniform(), biasInit: init.fanInUniform() }).add(dec.param('latent_pos_embed', [1, L, width], init.truncNormal(0.02)));
+  const queries = dec.param('mask_token', [width], init.normal(0.02)).expand([batch, n, width]);
+  const prefix = options.cls ? [model.param('cls_token', [1, 1, width], init.normal(1e-6)).expand([batch, 1, width])] : [];
+  let x = concat([...prefix, queries, zl], 1) as F32;
+  const start = prefix.length;
+  const freqs = dec.param('freqs', [2, depth, width / 2], init.ropeMixed(heads, config.ropeTheta));
+  for (let i = 0; i < depth; i++) {
+    const rope = { angles: layerAngles(ctx, freqs, i, grid, heads), start };
+    const block = model.child(`blocks.${i}`);
+    const rate = options.dropPath && depth > 1 ? (options.dropPath.rate * i) / (depth - 1) : 0;
+    if (config.decoderBlock === 'plain') {
+      x = vitBlock(block, x, { heads, rope });
+    } else {
+      x = modulatedBlock(block, x, h, {
+        heads,
+        latentStart: start + n,
+        rope,
+        ...(rate > 0 && options.dropPath ? { dropPath: { rate, key: foldIn(options.dropPath.key, i) } } : {}),
+      });
+    }
+  }
+  // MoVQNorm: LN without affine whose latent rows are modulated by SiLU(h) → Linear(C→2D).
+  // Only the image rows leave the decoder, so that modulation never reaches an output; its
+  // Linear is still declared, as the reference state dict (and parameter count) holds it.
+  Linear(model.child('norm').child('adaLN_modulation'), '1', silu(h), 2 * width, { weightInit: init.zeros(), biasInit: init.zeros() });
+  return layerNorm(x, { eps: 1e-6 }).slice(1, start, start + n) as F32;
+}
+
+/** Pixel decoder D: h (B, L, C) → x̂ (B, C_img, H, W) (no output activation). */
+export function maetokDecode(ctx: Context, h: F32, config: MAETokConfig, dropPathKey?: Key): F32 {
+  const tokens = maetokDecoderTokens(ctx, h, config, {
+    scope: 'decoder',
+    size: config.decoder,
+    postQuant: 'post_quant_conv',
+    cls: false,
+    ...(dropPathKey && config.decoderDropPath > 0 ? { dropPath: { rate: config.decoderDropPath, key: dropPathKey } } : {}),
+  });
+  const pixels = Linear(ctx.child('decoder').child('to_pixel'), 'model', tokens, config.patch * config.patch * config.imageChannels, { weightInit: init.fanInUniform(), biasInit: init.fanInUniform() });
+  const grid = gridSize(config);
+  return unpatchify(pixels, { patch: config.patch, gridH: grid, gridW: grid }) as F32;
+}
+
+/** An auxiliary shallow decoder (spec §2.5): h → per-token predictions (B, N, target.dim). */
+export function maetokAuxDecode(ctx: Context, h: F32, config: MAETokConfig, target: AuxTarget): F32 {
+  const tokens = maetokDecoderTokens(ctx, h, config, { scope: `decoder_${target.name}`, size: config.aux, postQuant: `post_quant_conv_${target.name}`, cls: true });
+  return Linear(ctx, `to_pixel_${target.name}`, tokens, target.dim, { weightInit: init.fanInUniform(), biasInit: init.fanInUniform() });
+}
