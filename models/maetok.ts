@@ -10,9 +10,11 @@ import {
   LayerNorm,
   Linear,
   concat,
+  cosineSimilarity,
   foldIn,
   init,
   layerNorm,
+  mse,
   patchify,
   ropeMixedAngles,
   silu,
@@ -24,7 +26,7 @@ import {
   type Shape,
   type Tensor,
 } from '../dsl/index.ts';
-import type { HogConfig } from './hog.ts';
+import { hogFeatures, type HogConfig } from './hog.ts';
 import { modulatedBlock, vitBlock } from './vit.ts';
 
 type F32 = Tensor<Shape, DType.F32>;
@@ -114,6 +116,18 @@ function layerAngles(ctx: Context, freqs: F32, layer: number, grid: number, head
  * With `mask` (B, N) the masked image tokens are replaced by `encoder.mask_token` before the
  * positions are added (so mask tokens get positions too, as in the reference).
  */
+/** Patch embedding (a conv with kernel = stride = P, as a Linear on patchify) with masked rows replaced by `encoder.mask_token`. */
+export function embedPatches(ctx: Context, images: F32, config: MAETokConfig, mask?: F32): F32 {
+  const width = config.encoder.width;
+  const enc = ctx.child('encoder');
+  const proj = enc.child('model').child('patch_embed').child('proj');
+  const convWeight = proj.param('weight', [width, config.imageChannels, config.patch, config.patch], init.fanInUniform());
+  const convBias = proj.param('bias', [width], init.fanInUniform());
+  const tokens = patchify(images, config.patch).matmul(convWeight.reshape([width, -1]).transpose()).add(convBias) as F32;
+  const maskToken = enc.param('mask_token', [width], init.normal(0.02));
+  return mask ? (where(mask.unsqueeze(2).gt(0.5), maskToken, tokens) as F32) : tokens;
+}
+
 export function maetokEncoder(ctx: Context, images: F32, config: MAETokConfig, mask?: F32): F32 {
   const { width, depth, heads } = config.encoder;
   const enc = ctx.child('encoder');
@@ -122,11 +136,7 @@ export function maetokEncoder(ctx: Context, images: F32, config: MAETokConfig, m
   const n = imageTokens(config);
   const grid = gridSize(config);
   const L = config.latentTokens;
-  const convWeight = model.child('patch_embed').child('proj').param('weight', [width, config.imageChannels, config.patch, config.patch], init.fanInUniform());
-  const convBias = model.child('patch_embed').child('proj').param('bias', [width], init.fanInUniform());
-  let tokens = patchify(images, config.patch).matmul(convWeight.reshape([width, -1]).transpose()).add(convBias) as F32;
-  const maskToken = enc.param('mask_token', [width], init.normal(0.02));
-  if (mask) tokens = where(mask.unsqueeze(2).gt(0.5), maskToken, tokens) as F32;
+  const tokens = embedPatches(ctx, images, config, mask);
   const cls = model.param('cls_token', [1, 1, width], init.normal(1e-6)).expand([batch, 1, width]);
   const pos = model.param('pos_embed', [1, 1 + n, width], init.truncNormal(0.02));
   const latents = enc.param('latent_tokens', [1, L, width], init.normal(0.02)).add(enc.param('latent_pos_embed', [1, L, width], init.truncNormal(0.02)));
@@ -211,4 +221,55 @@ export function maetokDecode(ctx: Context, h: F32, config: MAETokConfig, dropPat
 export function maetokAuxDecode(ctx: Context, h: F32, config: MAETokConfig, target: AuxTarget): F32 {
   const tokens = maetokDecoderTokens(ctx, h, config, { scope: `decoder_${target.name}`, size: config.aux, postQuant: `post_quant_conv_${target.name}`, cls: true });
   return Linear(ctx, `to_pixel_${target.name}`, tokens, target.dim, { weightInit: init.fanInUniform(), biasInit: init.fanInUniform() });
+}
+
+// ---- stage-1 training loss ------------------------------------------------------------
+
+/** A frozen feature network standing in for DINOv2 / SigLIP: images → (B, N, dim) per-token features. */
+export type Teacher = (ctx: Context, images: F32) => F32;
+
+export interface Stage1Options {
+  /** Teachers by aux-target name (every non-'hog' target needs one). */
+  readonly teachers?: Readonly<Record<string, Teacher>>;
+  /** Overrides the sampled mask ratio (stage 2 anneals it; 0 disables masking). */
+  readonly maskRatio?: F32;
+}
+
+export interface Stage1Losses {
+  readonly loss: F32;
+  readonly rec: F32;
+  readonly [target: string]: F32;
+}
+
+/**
+ * MAETok stage-1 loss (spec §2.7, without the perceptual and adversarial terms):
+ * L = mse(x̂, x) + Σ_targets masked aux loss — MSE over masked tokens for HOG,
+ * negative cosine over masked tokens for teacher features. Targets use the unmasked image.
+ */
+export function maetokStage1Loss(ctx: Context, images: F32, config: MAETokConfig, options: Stage1Options = {}): Stage1Losses {
+  const batch = images.shape[0]!;
+  const n = imageTokens(config);
+  const key = ctx.rng();
+  const ratio = options.maskRatio ?? sampleMaskRatio(foldIn(key, 0), config.mask);
+  const mask = sampleMask(foldIn(key, 1), batch, n, ratio);
+  const h = maetokEncoder(ctx, images, config, mask);
+  const rec: F32 = mse(maetokDecode(ctx, h, config, foldIn(key, 2)), images);
+  const losses: Record<string, F32> = { rec };
+  let total: F32 = rec;
+  const masked = mask.sum().maximum(1);
+  for (const target of config.auxTargets) {
+    const predicted = maetokAuxDecode(ctx, h, config, target);
+    if (target.name === 'hog') {
+      const y = hogFeatures(ctx, images, config.hog).stopGradient();
+      const perToken = predicted.sub(y).square().sum(-1);
+      losses[target.name] = perToken.mul(mask).sum().div(masked.mul(target.dim)) as F32;
+    } else {
+      const teacher = options.teachers?.[target.name];
+      if (!teacher) throw new Error(`maetokStage1Loss: no teacher for aux target "${target.name}" (pass options.teachers.${target.name})`);
+      const y = teacher(ctx, images).stopGradient();
+      losses[target.name] = cosineSimilarity(predicted, y).mul(mask).sum().neg().div(masked) as F32;
+    }
+    total = total.add(losses[target.name]!);
+  }
+  return { ...losses, loss: total, rec };
 }

@@ -1,0 +1,22 @@
+// Models · frozen per-token feature networks standing in for DINOv2/SigLIP on
+// the minis (spec §6: the real teachers cannot be downloaded here). Any frozen DSL
+// model mapping images to (B, N, F) token features can be a MAETok teacher; this
+// one is a frozen two-layer patch MLP (random features unless trained weights are
+// loaded into its `teacher_<name>.*` parameters).
+
+import { DType, gelu, init, patchify, type Context, type Shape, type Tensor } from '../dsl/index.ts';
+import type { Teacher } from './maetok.ts';
+
+type F32 = Tensor<Shape, DType.F32>;
+
+/** A frozen patch MLP teacher with `dim` features per token on the MAETok patch grid. */
+export function patchTeacher(name: string, patch: number, dim: number): Teacher {
+  return (ctx: Context, images: F32) => {
+    const scope = ctx.child(`teacher_${name}`);
+    const patches = patchify(images, patch);
+    const inDim = patches.shape[2]!;
+    const w1 = scope.child('fc1').frozenParam('weight', [2 * dim, inDim], init.xavierUniform());
+    const w2 = scope.child('fc2').frozenParam('weight', [dim, 2 * dim], init.xavierUniform());
+    return gelu(patches.matmul(w1.transpose())).matmul(w2.transpose()) as F32;
+  };
+}
