@@ -28,6 +28,11 @@ export const SIT_MINI = dit('SiT-Mini', 'sit', 4, 128, 4, MINI);
 export const LIGHTNING_DIT_TINY = dit('LightningDiT-Tiny', 'lightning', 2, 64, 2, TINY);
 export const LIGHTNING_DIT_MINI = dit('LightningDiT-Mini', 'lightning', 4, 128, 4, MINI);
 
+/** Official image-space SiT-XL/2 (4×32×32 SD-VAE latents, learn_sigma): the 675,129,632 check value. */
+export const SIT_XL_2: DiTConfig = { ...SIT_XL, name: 'SiT-XL/2', channels: 4, image: { size: 32, patch: 2 }, learnSigma: true };
+/** LightningDiT-XL/1 on 32-channel 16×16 image latents (VA-VAE f16d32), with 2D RoPE. */
+export const LIGHTNING_DIT_XL_1_IMAGE: DiTConfig = { ...LIGHTNING_DIT_XL, name: 'LightningDiT-XL/1 (image latents)', image: { size: 16, patch: 1 } };
+
 export const DIT_CONFIGS: readonly DiTConfig[] = [
   SIT_S, SIT_B, SIT_L, SIT_XL, LIGHTNING_DIT_S, LIGHTNING_DIT_B, LIGHTNING_DIT_L, LIGHTNING_DIT_XL,
   SIT_TINY, SIT_MINI, LIGHTNING_DIT_TINY, LIGHTNING_DIT_MINI,

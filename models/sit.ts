@@ -4,10 +4,10 @@
 // LightningDiT (models/lightningdit.ts) is the same backbone with RMSNorm,
 // SwiGLU and 1D RoPE. Time follows kiln's convention: t = 1 is noise (spec §3.2).
 
-import { DType, Linear, bernoulli, init, mse, normal, spec, uniform, where, type Context, type InputSpec, type Shape, type Tensor } from '../dsl/index.ts';
+import { DType, Linear, bernoulli, concat, init, mse, normal, spec, uniform, where, type Context, type InputSpec, type Shape, type Tensor } from '../dsl/index.ts';
 import { finalLayer, labelEmbedder, timestepEmbedder } from './embedders.ts';
 import { ditBlock, type RopeOption } from './vit.ts';
-import { rope1dAngles } from '../dsl/index.ts';
+import { patchify, rope1dAngles, rope2dAngles, unpatchify } from '../dsl/index.ts';
 
 type F32 = Tensor<Shape, DType.F32>;
 type I32 = Tensor<Shape, DType.I32>;
@@ -27,6 +27,19 @@ export interface DiTConfig {
   readonly variant: 'sit' | 'lightning';
   /** Label dropout probability in training (class_dropout_prob). */
   readonly labelDropout: number;
+  /**
+   * Image-space input (official SiT/DiT/LightningDiT): x (B, C, size, size) patchified by a
+   * conv of kernel = stride = patch, 2D sin-cos positions (and 2D RoPE for LightningDiT).
+   * Without it the input is MAETok's 1D latent (B, L, C) with patch 1.
+   */
+  readonly image?: { readonly size: number; readonly patch: number };
+  /** Output 2C channels and use the first C (the official models' vestigial learn_sigma). */
+  readonly learnSigma?: boolean;
+}
+
+/** Tokens the transformer sees: L latents, or (size / patch)² image patches. */
+export function sequenceLength(config: DiTConfig): number {
+  return config.image ? (config.image.size / config.image.patch) ** 2 : config.tokens;
 }
 
 /**
@@ -34,17 +47,33 @@ export interface DiTConfig {
  * (id `classes` = the null class).
  */
 export function ditVelocity(ctx: Context, x: F32, t: F32, y: I32, config: DiTConfig): F32 {
-  const { width, tokens } = config;
+  const { width, channels, image } = config;
   const lightning = config.variant === 'lightning';
-  // The fixed 1D sin-cos table is a frozen parameter, as in the reference state dict.
-  const pos = ctx.frozenParam('pos_embed', [1, tokens, width], init.sincos1d());
-  let h = Linear(ctx, 'x_embedder', x, width, { weightInit: init.xavierUniform() }).add(pos);
+  const tokens = sequenceLength(config);
+  const outChannels = config.learnSigma ? 2 * channels : channels;
+  const grid = image ? image.size / image.patch : 0;
+  // The fixed sin-cos table is a frozen parameter, as in the reference state dict.
+  const pos = ctx.frozenParam('pos_embed', [1, tokens, width], image ? init.sincos2d(grid, grid) : init.sincos1d());
+  let h: F32;
+  if (image) {
+    const proj = ctx.child('x_embedder').child('proj');
+    const weight = proj.param('weight', [width, channels, image.patch, image.patch], init.xavierUniform());
+    const bias = proj.param('bias', [width], init.zeros());
+    h = patchify(x, image.patch).matmul(weight.reshape([width, -1]).transpose()).add(bias).add(pos) as F32;
+  } else {
+    h = Linear(ctx, 'x_embedder', x, width, { weightInit: init.xavierUniform() }).add(pos);
+  }
   const c = timestepEmbedder(ctx, t, width, config.frequencyDim).add(labelEmbedder(ctx, y, width, config.classes));
-  const rope: RopeOption | undefined = lightning ? { angles: rope1dAngles(ctx, tokens, width / config.heads), start: 0 } : undefined;
+  const hd = width / config.heads;
+  const angles = lightning ? (image ? rope2dAngles(ctx, grid, grid, hd) : rope1dAngles(ctx, tokens, hd)) : undefined;
+  const rope: RopeOption | undefined = angles ? { angles, start: 0 } : undefined;
   for (let i = 0; i < config.depth; i++) {
     h = ditBlock(ctx.child(`blocks.${i}`), h, c, { heads: config.heads, norm: lightning ? 'rms' : 'layer', mlp: lightning ? 'swiglu' : 'gelu', ...(rope ? { rope } : {}) });
   }
-  return finalLayer(ctx.child('final_layer'), h, c, config.channels, lightning ? 'rms' : 'layer');
+  const p = image?.patch ?? 1;
+  const out = finalLayer(ctx.child('final_layer'), h, c, p * p * outChannels, lightning ? 'rms' : 'layer');
+  const velocity = image ? (unpatchify(out, { patch: p, gridH: grid, gridW: grid }) as F32) : out;
+  return config.learnSigma ? (velocity.slice(image ? 1 : -1, 0, channels) as F32) : velocity;
 }
 
 export type TimeSampling = 'uniform' | 'logitNormal';
@@ -74,18 +103,46 @@ export function diffusionLoss(ctx: Context, x0: F32, labels: I32, config: DiTCon
   const batch = x0.shape[0]!;
   const t = sampleTimes(ctx, batch, options.timeSampling ?? (config.variant === 'lightning' ? 'logitNormal' : 'uniform'));
   const noise = normal(ctx.rng(), x0.shape);
-  const tb = t.reshape([batch, 1, 1]);
+  const tb = t.reshape([batch, ...x0.shape.slice(1).map(() => 1)]);
   const xt = x0.mul(tb.neg().add(1)).add(noise.mul(tb));
   const target = noise.sub(x0);
   const v = ditVelocity(ctx, xt, t, dropLabels(ctx, labels, config.classes, config.labelDropout), config);
   const error = mse(v, target as F32);
   if (!(options.cosineLoss ?? config.variant === 'lightning')) return { loss: error, mse: error };
-  const dot = v.mul(target).sum(-1);
-  const norms = v.square().sum(-1).sqrt().maximum(1e-8).mul(target.square().sum(-1).sqrt().maximum(1e-8));
+  // along the channel axis, per token (1D latents) or per pixel location (images)
+  const axis = config.image ? 1 : -1;
+  const dot = v.mul(target).sum(axis);
+  const norms = v.square().sum(axis).sqrt().maximum(1e-8).mul(target.square().sum(axis).sqrt().maximum(1e-8));
   return { loss: error.add(dot.div(norms).neg().add(1).mean()), mse: error };
 }
 
 /** Input specs of a diffusion training step: latents (B, L, C) and labels (B). */
 export function diffusionInputs(config: DiTConfig, batch: number): { latents: InputSpec<readonly number[], DType.F32>; labels: InputSpec<readonly number[], DType.I32> } {
-  return { latents: spec([batch, config.tokens, config.channels]), labels: spec([batch], DType.I32) };
+  const shape = config.image ? [batch, config.channels, config.image.size, config.image.size] : [batch, config.tokens, config.channels];
+  return { latents: spec(shape), labels: spec([batch], DType.I32) };
+}
+
+export interface Guidance {
+  /** CFG scale w (1 = no guidance). */
+  readonly scale: number;
+  /** Guide where low ≤ t ≤ high (kiln's t: 1 = noise), e.g. [0, 0.75]; the conditional velocity elsewhere. */
+  readonly interval?: readonly [number, number];
+}
+
+/**
+ * The velocity program the samplers call, batched for classifier-free guidance: one model
+ * evaluation on [x | x] with labels [y | ∅], then v̂ = v∅ + w·(v_y − v∅) on every channel inside
+ * the guidance interval, v_y outside it (spec §3.4).
+ */
+export function guidedVelocity(ctx: Context, x: F32, t: F32, y: I32, config: DiTConfig, guidance: Guidance): F32 {
+  const batch = x.shape[0]!;
+  if (guidance.scale === 1) return ditVelocity(ctx, x, t, y, config);
+  const nullLabels = y.mul(0).add(config.classes) as I32;
+  const both = ditVelocity(ctx, concat([x, x], 0) as F32, concat([t, t], 0) as F32, concat([y, nullLabels], 0) as I32, config);
+  const conditional = both.slice(0, 0, batch) as F32;
+  const unconditional = both.slice(0, batch, 2 * batch) as F32;
+  const guided = unconditional.add(conditional.sub(unconditional).mul(guidance.scale));
+  const [low, high] = guidance.interval ?? [0, 1];
+  const inside = t.ge(low).and(t.le(high)).reshape([batch, ...x.shape.slice(1).map(() => 1)]);
+  return where(inside, guided, conditional) as F32;
 }

@@ -10,7 +10,7 @@ import { interpret } from '../../runtime/cpu/interpret.ts';
 
 function traceVelocity(config: DiTConfig, batch = 2) {
   return trace((ctx, { x, t, y }) => ditVelocity(ctx, x, t, y, config), {
-    x: spec([batch, config.tokens, config.channels]),
+    x: spec(config.image ? [batch, config.channels, config.image.size, config.image.size] : [batch, config.tokens, config.channels]),
     t: spec([batch]),
     y: spec([batch], DType.I32),
   });
@@ -32,6 +32,7 @@ describe('parameter counts (spec §5.1, §6)', () => {
     [configs.LIGHTNING_DIT_TINY.name, configs.LIGHTNING_DIT_TINY, 168_044],
     [configs.SIT_MINI.name, configs.SIT_MINI, 1_275_400],
     [configs.LIGHTNING_DIT_MINI.name, configs.LIGHTNING_DIT_MINI, 1_276_720],
+    [configs.SIT_XL_2.name, configs.SIT_XL_2, 675_129_632],
   ] as const)('%s has %i parameters', (_, config, expected) => {
     expect(count(config)).toBe(expected);
   });
