@@ -41,7 +41,7 @@ import {
   type Tensor,
 } from '../../dsl/index.ts';
 import { interpret } from '../../runtime/cpu/interpret.ts';
-import { valuesArb } from '../support/composite-helpers.ts';
+import { awayFromZeroArb, distinctArb, floatsArb, shapeArb, size } from '../support/grad-arbitraries.ts';
 import { checkGradients } from '../support/gradcheck.ts';
 
 type F32 = Tensor<Shape, DType.F32>;
@@ -49,43 +49,10 @@ type Inputs = Record<string, { shape: readonly number[]; values: readonly number
 
 const RUNS = 15;
 /** Elements per differentiated input: finite differences cost two interpreter runs each. */
-const MAX_SIZE = 24;
 
-const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
 // ---- arbitraries ---------------------------------------------------------------
 
-function shapeArb(minRank: number, maxRank: number, maxDim = 4): fc.Arbitrary<number[]> {
-  return fc.array(fc.integer({ min: 1, max: maxDim }), { minLength: minRank, maxLength: maxRank }).filter((s) => size(s) <= MAX_SIZE);
-}
-
-function floatsArb(length: number, min = -3, max = 3): fc.Arbitrary<number[]> {
-  return valuesArb(length, min, max).map((a) => Array.from(a));
-}
-
-/** Floats in ±[floor, max]: a vector of these is never near zero. */
-function awayFromZeroArb(length: number, floor: number, max: number): fc.Arbitrary<number[]> {
-  const signed = fc.tuple(fc.double({ min: floor, max, noNaN: true }), fc.boolean()).map(([m, negative]) => (negative ? -m : m));
-  return fc.array(signed, { minLength: length, maxLength: length });
-}
-
-/** `length` floats differing pairwise by ≥ 0.1 (a shuffled increasing run): normalised rows never collapse. */
-function distinctArb(length: number): fc.Arbitrary<number[]> {
-  return fc
-    .tuple(
-      fc.double({ min: -2, max: 0, noNaN: true }),
-      fc.array(fc.double({ min: 0.1, max: 0.4, noNaN: true }), { minLength: length, maxLength: length }),
-      fc.array(fc.nat(), { minLength: length, maxLength: length }),
-    )
-    .map(([start, steps, keys]) => {
-      let acc = start;
-      const sorted = steps.map((s) => (acc += s));
-      return keys
-        .map((k, i) => [k, i] as const)
-        .sort((p, q) => p[0] - q[0] || p[1] - q[1])
-        .map(([, i]) => sorted[i]!);
-    });
-}
 
 /** Values for each named shape, drawn by `values` (default: floats in [−3, 3]). */
 function inputsArb(shapes: Readonly<Record<string, readonly number[]>>, values: (n: number) => fc.Arbitrary<number[]> = floatsArb): fc.Arbitrary<Inputs> {
