@@ -12,6 +12,7 @@ import type { Node } from './ir/node.ts';
 import { Op } from './ir/op.ts';
 import { foldGrid } from './kernel/ir.ts';
 import { lowerKernel } from './kernel/lower.ts';
+import { verifyKernel } from './kernel/verify.ts';
 import type { BufferRole, Program, ProgramBuffer, ProgramKernel, ProgramStep } from './program.ts';
 import { printSchedule, schedule, type Schedule } from './schedule/schedule.ts';
 
@@ -90,6 +91,7 @@ export function compile(graph: Graph, options: CompileOptions = {}): Compiled {
 
   const kernels: ProgramKernel[] = sched.kernels.map((k, i) => {
     const ir = lowerKernel(k, { name: `k${i}_${k.kind}_${k.root.op}`, workgroupSize, bufferName: (n) => buffers[bufferOf.get(n.id)!]!.name });
+    verifyKernel(ir);
     const grid = foldGrid(ir.workgroups, limits.maxComputeWorkgroupsPerDimension);
     const source = printWgsl(ir, { grid });
     if (level >= 4) console.error(`[kiln] ${ir.name}\n${source}`);

@@ -8,6 +8,9 @@
 
 import { DType } from '../ir/dtype.ts';
 import { Alu, UNARY_ALU, type Instr, type Kernel, type KernelBuffer, type Special, type ValueId } from '../kernel/ir.ts';
+import { formatInstr, sharedName, valueName } from '../kernel/print.ts';
+
+export { formatInstr, sharedName, valueName };
 
 /**
  * One target language. Expressions come back as strings the walker binds to a
@@ -73,39 +76,6 @@ export interface WalkResult {
 
 export class KernelPrintError extends Error {
   override readonly name = 'KernelPrintError';
-}
-
-export function valueName(id: ValueId): string {
-  return `v${id}`;
-}
-
-export function sharedName(id: ValueId): string {
-  return `s${id}`;
-}
-
-/** One line of an instruction for error messages (test failures show IR, not object dumps). */
-export function formatInstr(instr: Instr): string {
-  const v = (id: ValueId): string => valueName(id);
-  switch (instr.kind) {
-    case 'const': return `${v(instr.id)}: ${instr.dtype} = const ${instr.value}`;
-    case 'special': return `${v(instr.id)}: i32 = special ${instr.which}`;
-    case 'alu': return `${v(instr.id)}: ${instr.dtype} = ${instr.op} ${instr.args.map(v).join(', ')}`;
-    case 'cast': return `${v(instr.id)}: ${instr.dtype} = cast ${v(instr.arg)} (from ${instr.from})`;
-    case 'bitcast': return `${v(instr.id)}: ${instr.dtype} = bitcast ${v(instr.arg)} (from ${instr.from})`;
-    case 'load': return `${v(instr.id)}: ${instr.dtype} = load b${instr.buffer}[${v(instr.index)}]`;
-    case 'store': return `store b${instr.buffer}[${v(instr.index)}] = ${v(instr.value)}`;
-    case 'var': return `var ${v(instr.id)}: ${instr.dtype} = ${v(instr.init)}`;
-    case 'assign': return `${v(instr.target)} := ${v(instr.value)}`;
-    case 'loop': return `loop ${v(instr.id)} in [${v(instr.start)}, ${v(instr.end)}) step ${v(instr.step)}`;
-    case 'endLoop': return 'endLoop';
-    case 'if': return `if ${v(instr.cond)}`;
-    case 'endIf': return 'endIf';
-    case 'shared': return `${sharedName(instr.id)}: ${instr.dtype}[${instr.size}] = shared`;
-    case 'sharedLoad': return `${v(instr.id)}: ${instr.dtype} = ${sharedName(instr.shared)}[${v(instr.index)}]`;
-    case 'sharedStore': return `${sharedName(instr.shared)}[${v(instr.index)}] = ${v(instr.value)}`;
-    case 'barrier': return 'barrier';
-    default: return instr satisfies never;
-  }
 }
 
 type Binding = { readonly kind: 'value' | 'var' | 'loop'; readonly dtype: DType } | { readonly kind: 'shared'; readonly dtype: DType; readonly size: number };
