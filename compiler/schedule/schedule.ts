@@ -8,7 +8,8 @@
 //   3. a dot's operands must be views of buffers (anything else is realized first);
 //   4. a reduce fuses with its prologue and with an epilogue of the same row shape
 //      (full or reduced): a row softmax or a norm is ONE "row" kernel; a reduce nested
-//      in a reduce of another row structure is realized;
+//      in a reduce of another row structure is realized, and so are random bits a
+//      reduction would otherwise regenerate on every pass;
 //   6. a kernel binding more buffers than the target allows is split.
 
 import type { Graph } from '../ir/graph.ts';
@@ -150,10 +151,12 @@ class Scheduler {
     for (const root of roots) {
       const region = this.region(root);
       const reduces = region.filter(isReduce);
-      // a reduce inside another reduce's input with a different row structure varies along that loop
       for (const outer of reduces) {
-        for (const inner of this.region(outer).slice(1).filter(isReduce)) {
-          if (reduceKey(inner) !== reduceKey(outer)) changed = this.realize(inner) || changed;
+        for (const inner of this.region(outer).slice(1)) {
+          // a reduce inside another reduce's input with a different row structure varies along that loop
+          if (isReduce(inner) && reduceKey(inner) !== reduceKey(outer)) changed = this.realize(inner) || changed;
+          // Threefry is ~100 ALU ops per element: inside a reduction it would be redone on every pass
+          if (inner.op === Op.RandomBits) changed = this.realize(inner) || changed;
         }
       }
       if (changed) return true;

@@ -61,3 +61,17 @@ describe('kernel counts', () => {
     expect(() => kernelCount(t.graph, { ...WEBGPU_DEFAULT_LIMITS, maxStorageBufferBindingSize: 1 << 20 })).toThrow(/maxStorageBufferBindingSize of 1048576/);
   });
 });
+
+describe('random bits and reductions', () => {
+  it('realizes random bits read inside a reduction (pairwise ranks would otherwise rerun Threefry N times)', async () => {
+    const { sampleMask } = await import('../../models/maetok.ts');
+    const { compile } = await import('../../compiler/compile.ts');
+    const { Op } = await import('../../compiler/ir/op.ts');
+    const t = trace((ctx, { ratio }) => sampleMask(ctx.rng(), 2, 49, ratio.reshape([])), { ratio: spec([1] as const) });
+    const { schedule } = compile(t.graph);
+    // the per-token scores' bits (and the tiny key derivations) are computed once, in their own kernels
+    const scores = schedule.kernels.find((k) => k.root.op === Op.RandomBits && k.root.shape.join(',') === '2,49');
+    expect(scores).toBeDefined();
+    expect(schedule.kernels.find((k) => k.kind === 'row')!.reads).toContain(scores!.root);
+  });
+});
