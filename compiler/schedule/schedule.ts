@@ -66,8 +66,21 @@ class Scheduler {
     return isBufferSource(n) || this.realized.has(n.id);
   }
 
+  /** Bumped by every realize: cached regions and reads are valid for one version only. */
+  private version = 0;
+  private readonly regions = new Map<number, { version: number; nodes: Node[] }>();
+  private readonly readCache = new Map<number, { version: number; nodes: Node[] }>();
+
   /** Nodes computed inline in the kernel of `root`, root first, in DFS pre-order. */
   region(root: Node): Node[] {
+    const cached = this.regions.get(root.id);
+    if (cached && cached.version === this.version) return cached.nodes;
+    const nodes = this.computeRegion(root);
+    this.regions.set(root.id, { version: this.version, nodes });
+    return nodes;
+  }
+
+  private computeRegion(root: Node): Node[] {
     const out: Node[] = [];
     const seen = new Set<number>();
     const stack = [root];
@@ -86,6 +99,14 @@ class Scheduler {
 
   /** Buffers read by the inline region of `root`. */
   reads(root: Node): Node[] {
+    const cached = this.readCache.get(root.id);
+    if (cached && cached.version === this.version) return cached.nodes;
+    const nodes = this.computeReads(root);
+    this.readCache.set(root.id, { version: this.version, nodes });
+    return nodes;
+  }
+
+  private computeReads(root: Node): Node[] {
     const out: Node[] = [];
     const seen = new Set<number>();
     for (const n of this.region(root)) {
@@ -108,6 +129,7 @@ class Scheduler {
   realize(n: Node): boolean {
     if (this.realized.has(n.id) || isBufferSource(n)) return false;
     this.realized.add(n.id);
+    this.version++;
     return true;
   }
 
