@@ -231,8 +231,10 @@ export type Teacher = (ctx: Context, images: F32) => F32;
 export interface Stage1Options {
   /** Teachers by aux-target name (every non-'hog' target needs one). */
   readonly teachers?: Readonly<Record<string, Teacher>>;
-  /** Overrides the sampled mask ratio (stage 2 anneals it; 0 disables masking). */
+  /** Overrides the sampled mask ratio. */
   readonly maskRatio?: F32;
+  /** Perceptual term w·L_per on a teacher (spec §2.7 warms w up over the first steps; pass the current w). */
+  readonly perceptual?: { readonly teacher: Teacher; readonly weight: F32 | number };
 }
 
 export interface Stage1Losses {
@@ -242,8 +244,8 @@ export interface Stage1Losses {
 }
 
 /**
- * MAETok stage-1 loss (spec §2.7, without the perceptual and adversarial terms):
- * L = mse(x̂, x) + Σ_targets masked aux loss — MSE over masked tokens for HOG,
+ * MAETok stage-1 loss (spec §2.7, without the adversarial term):
+ * L = mse(x̂, x) [+ w·L_per] + Σ_targets masked aux loss — MSE over masked tokens for HOG,
  * negative cosine over masked tokens for teacher features. Targets use the unmasked image.
  */
 export function maetokStage1Loss(ctx: Context, images: F32, config: MAETokConfig, options: Stage1Options = {}): Stage1Losses {
@@ -253,9 +255,15 @@ export function maetokStage1Loss(ctx: Context, images: F32, config: MAETokConfig
   const ratio = options.maskRatio ?? sampleMaskRatio(foldIn(key, 0), config.mask);
   const mask = sampleMask(foldIn(key, 1), batch, n, ratio);
   const h = maetokEncoder(ctx, images, config, mask);
-  const rec: F32 = mse(maetokDecode(ctx, h, config, foldIn(key, 2)), images);
+  const reconstruction = maetokDecode(ctx, h, config, foldIn(key, 2));
+  const rec: F32 = mse(reconstruction, images);
   const losses: Record<string, F32> = { rec };
   let total: F32 = rec;
+  if (options.perceptual) {
+    const perceptual = perceptualLoss(ctx, reconstruction, images, options.perceptual.teacher);
+    losses.perceptual = perceptual;
+    total = total.add(perceptual.mul(options.perceptual.weight));
+  }
   const masked = mask.sum().maximum(1);
   for (const target of config.auxTargets) {
     const predicted = maetokAuxDecode(ctx, h, config, target);
@@ -272,4 +280,71 @@ export function maetokStage1Loss(ctx: Context, images: F32, config: MAETokConfig
     total = total.add(losses[target.name]!);
   }
   return { ...losses, loss: total, rec };
+}
+
+// ---- perceptual loss, stage 2, latent normalisation ---------------------------------------
+
+/**
+ * LPIPS-style perceptual loss on a frozen feature network (spec §6: the minis replace LPIPS-VGG
+ * by the teacher): features unit-normalised over channels, squared difference summed over
+ * channels, averaged over tokens and the batch.
+ */
+export function perceptualLoss(ctx: Context, reconstruction: F32, images: F32, teacher: Teacher): F32 {
+  const unit = (f: F32) => f.div(f.square().sum(-1, true).sqrt().maximum(1e-10)) as F32;
+  const real = unit(teacher(ctx, images)).stopGradient();
+  const fake = unit(teacher(ctx, reconstruction));
+  return fake.sub(real).square().sum(-1).mean() as F32;
+}
+
+/** Stage-2 mask ratio r(s) = 0.6·max(0, 1 − s/annealSteps) of the step tensor (spec §2.10). */
+export function annealedMaskRatio(step: F32, annealSteps: number, start = 0.6): F32 {
+  return step.mul(-start / annealSteps).add(start).maximum(0) as F32;
+}
+
+/** Stage 2 trains the pixel decoder and its latent projection only; the encoder is frozen. */
+export function stage2Trainable(name: string): boolean {
+  return name.startsWith('decoder.') || name.startsWith('post_quant_conv.');
+}
+
+export interface Stage2Options {
+  /** The 1-based step tensor (the train step's `step` input). */
+  readonly step: F32;
+  readonly annealSteps: number;
+  readonly perceptual?: { readonly teacher: Teacher; readonly weight: number };
+}
+
+/**
+ * MAETok stage 2 (spec §2.10): the frozen encoder still masks its input with the annealed ratio;
+ * the pixel decoder learns L_rec (+ w·L_per). The auxiliary decoders are dropped.
+ */
+export function maetokStage2Loss(ctx: Context, images: F32, config: MAETokConfig, options: Stage2Options): { loss: F32; rec: F32; ratio: F32 } {
+  const batch = images.shape[0]!;
+  const key = ctx.rng();
+  const ratio = annealedMaskRatio(options.step, options.annealSteps);
+  const h = maetokEncoder(ctx, images, config, sampleMask(foldIn(key, 1), batch, imageTokens(config), ratio));
+  const reconstruction = maetokDecode(ctx, h, config, foldIn(key, 2));
+  const rec: F32 = mse(reconstruction, images);
+  const p = options.perceptual;
+  const loss = p ? (rec.add(perceptualLoss(ctx, reconstruction, images, p.teacher).mul(p.weight)) as F32) : rec;
+  return { loss, rec, ratio };
+}
+
+/** Scalar latent statistics over a set of encoded latents (spec §2.11: kiln recomputes μ, σ). */
+export function latentStats(latents: ArrayLike<number>): { mean: number; std: number } {
+  let sum = 0;
+  for (let i = 0; i < latents.length; i++) sum += latents[i]!;
+  const mean = sum / latents.length;
+  let squares = 0;
+  for (let i = 0; i < latents.length; i++) squares += (latents[i]! - mean) ** 2;
+  return { mean, std: Math.sqrt(squares / latents.length) };
+}
+
+/** What the diffusion model sees: x = (h − μ)/σ. */
+export function normalizeLatents(h: F32, stats: { mean: number; std: number }): F32 {
+  return h.sub(stats.mean).mul(1 / stats.std) as F32;
+}
+
+/** Back to tokenizer latents before decoding: h = x·σ + μ. */
+export function denormalizeLatents(x: F32, stats: { mean: number; std: number }): F32 {
+  return x.mul(stats.std).add(stats.mean) as F32;
 }

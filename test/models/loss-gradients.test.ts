@@ -1,6 +1,6 @@
 // The Tiny configs' full training losses pass the finite-difference gradient
 // check (float64, interpreter): MAETok stage 1 (masked encoder, modulated pixel
-// decoder, HOG and teacher aux decoders), SiT (velocity MSE) and LightningDiT
+// decoder, HOG and teacher aux decoders, teacher perceptual term), SiT (velocity MSE) and LightningDiT
 // (MSE + cosine, logit-normal times). The rng input is fixed, so masks, times,
 // noise and label dropout are constants of the check. Parameters get non-zero
 // values (zero-initialised modulation would hide gradients) and a representative
@@ -22,7 +22,7 @@ describe('Tiny training losses match finite differences', () => {
     checkGradients({
       inputs: {},
       constants: { images: { shape: [2, 1, 28, 28], values: wave(2 * 784, 5), dtype: DType.F32 }, rng },
-      fn: (ctx, _, { images }) => maetokStage1Loss(ctx, images as never, MAETOK_TINY, { teachers: { dino: patchTeacher('dino', 4, 32) } }).loss,
+      fn: (ctx, _, { images }) => maetokStage1Loss(ctx, images as never, MAETOK_TINY, { teachers: { dino: patchTeacher('dino', 4, 32) }, perceptual: { teacher: patchTeacher('dino', 4, 32), weight: 0.5 } }).loss,
       randomParams: 0.3,
       maxElements: 8,
       wrtParams: ['encoder.freqs', 'encoder.mask_token', 'encoder.latent_tokens', 'quant_conv.bias', 'decoder.model.blocks.0.adaLN_modulation.1.bias', 'decoder.freqs', 'to_pixel_hog.bias', 'post_quant_conv_dino.bias'],
