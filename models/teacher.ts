@@ -20,3 +20,11 @@ export function patchTeacher(name: string, patch: number, dim: number): Teacher 
     return gelu(patches.matmul(w1.transpose())).matmul(w2.transpose()) as F32;
   };
 }
+
+/**
+ * Precomputed teacher features fed as a graph input `features_<name>` (B, N, dim): for users who
+ * have real DINOv2/SigLIP features on disk, loaded by the data pipeline next to the images.
+ */
+export function featureInputTeacher(name: string, tokens: number, dim: number): Teacher {
+  return (ctx: Context, images: F32) => ctx.input(`features_${name}`, [images.shape[0]!, tokens, dim]);
+}

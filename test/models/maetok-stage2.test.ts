@@ -75,3 +75,18 @@ describe('latent normalisation', () => {
     Array.from(back!.data).forEach((v, i) => expect(v).toBeCloseTo(latents[i]!, 12));
   });
 });
+
+describe('teacher features from an input', () => {
+  it('gives the same stage-1 loss as computing the same features in the graph', async () => {
+    const { featureInputTeacher } = await import('../../models/teacher.ts');
+    const { maetokStage1Loss } = await import('../../models/maetok.ts');
+    const teacher = patchTeacher('dino', 4, 32);
+    const inGraph = trace((ctx, { x }) => ({ loss: maetokStage1Loss(ctx, x, MAETOK_TINY, { teachers: { dino: teacher } }).loss, features: teacher(ctx, x) }), { x: spec([2, 1, 28, 28] as const) });
+    const fromInput = trace((ctx, { x }) => maetokStage1Loss(ctx, x, MAETOK_TINY, { teachers: { dino: featureInputTeacher('dino', 49, 32) } }).loss, { x: spec([2, 1, 28, 28] as const) });
+    const params = initParams(inGraph.params, 0);
+    const env = { x: images(2), rng: [5, 6] };
+    const reference = interpret(inGraph.graph, { inputs: env, params }).outputs;
+    const loss = interpret(fromInput.graph, { inputs: { ...env, features_dino: reference.features!.data }, params }).outputs.out!.data[0]!;
+    expect(loss).toBeCloseTo(reference.loss!.data[0]!, 12);
+  });
+});
