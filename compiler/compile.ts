@@ -8,7 +8,7 @@ import { debugLevel } from './debug.ts';
 import { printWgsl } from './codegen/wgsl.ts';
 import { byteSize } from './ir/dtype.ts';
 import type { Graph } from './ir/graph.ts';
-import type { Node } from './ir/node.ts';
+import { size, type Node } from './ir/node.ts';
 import { Op } from './ir/op.ts';
 import { foldGrid } from './kernel/ir.ts';
 import { lowerKernel } from './kernel/lower.ts';
@@ -41,8 +41,6 @@ export interface Compiled {
   readonly program: Program;
   readonly schedule: Schedule;
 }
-
-const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
 export function compile(graph: Graph, options: CompileOptions = {}): Compiled {
   const limits = options.limits ?? WEBGPU_DEFAULT_LIMITS;

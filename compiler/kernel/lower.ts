@@ -7,7 +7,7 @@
 // statistic is computed once per row and reused by every loop that needs it.
 
 import { DType, isFloat } from '../ir/dtype.ts';
-import type { Node } from '../ir/node.ts';
+import { size, type Node } from '../ir/node.ts';
 import { Op } from '../ir/op.ts';
 import type { ScheduledKernel, ReduceNode } from '../schedule/schedule.ts';
 import { KernelBuilder } from './builder.ts';
@@ -40,8 +40,6 @@ const UNARY_ALU: Partial<Record<Op, Alu>> = {
   [Op.Neg]: Alu.Neg, [Op.Recip]: Alu.Recip, [Op.Sqrt]: Alu.Sqrt, [Op.Exp2]: Alu.Exp2, [Op.Log2]: Alu.Log2,
   [Op.Sin]: Alu.Sin, [Op.Trunc]: Alu.Trunc, [Op.Erf]: Alu.Erf, [Op.Not]: Alu.Not,
 };
-
-const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
 class Lowerer {
   readonly kb = new KernelBuilder();

@@ -13,7 +13,7 @@
 //   6. a kernel binding more buffers than the target allows is split.
 
 import type { Graph } from '../ir/graph.ts';
-import type { Node, NodeWith } from '../ir/node.ts';
+import { size, type Node, type NodeWith } from '../ir/node.ts';
 import { Op, isView } from '../ir/op.ts';
 import { runPasses } from '../passes/pass.ts';
 import { PREPARE_PASSES } from './prepare.ts';
@@ -53,10 +53,6 @@ function reduceKey(r: ReduceNode): string {
   return `${r.srcs[0]!.shape.join(',')}|${r.arg.axes.join(',')}`;
 }
 
-function size(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
-
 class Scheduler {
   readonly realized = new Set<number>();
 
@@ -71,13 +67,17 @@ class Scheduler {
   private readonly regions = new Map<number, { version: number; nodes: Node[] }>();
   private readonly readCache = new Map<number, { version: number; nodes: Node[] }>();
 
+  private cached(cache: Map<number, { version: number; nodes: Node[] }>, root: Node, compute: (root: Node) => Node[]): Node[] {
+    const hit = cache.get(root.id);
+    if (hit && hit.version === this.version) return hit.nodes;
+    const nodes = compute(root);
+    cache.set(root.id, { version: this.version, nodes });
+    return nodes;
+  }
+
   /** Nodes computed inline in the kernel of `root`, root first, in DFS pre-order. */
   region(root: Node): Node[] {
-    const cached = this.regions.get(root.id);
-    if (cached && cached.version === this.version) return cached.nodes;
-    const nodes = this.computeRegion(root);
-    this.regions.set(root.id, { version: this.version, nodes });
-    return nodes;
+    return this.cached(this.regions, root, (r) => this.computeRegion(r));
   }
 
   private computeRegion(root: Node): Node[] {
@@ -99,11 +99,7 @@ class Scheduler {
 
   /** Buffers read by the inline region of `root`. */
   reads(root: Node): Node[] {
-    const cached = this.readCache.get(root.id);
-    if (cached && cached.version === this.version) return cached.nodes;
-    const nodes = this.computeReads(root);
-    this.readCache.set(root.id, { version: this.version, nodes });
-    return nodes;
+    return this.cached(this.readCache, root, (r) => this.computeReads(r));
   }
 
   private computeReads(root: Node): Node[] {

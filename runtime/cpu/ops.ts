@@ -14,7 +14,6 @@ type Unary = (x: number) => number;
 type Binary = (a: number, b: number) => number;
 
 function unaryFn(node: Node): Unary {
-  const int = !isFloat(node.dtype);
   switch (node.op) {
     case Op.Neg: return (x) => -x;
     case Op.Recip: return (x) => 1 / x;
@@ -25,7 +24,7 @@ function unaryFn(node: Node): Unary {
     case Op.Trunc: return Math.trunc;
     case Op.Erf: return erf;
     case Op.Not: return node.dtype === DType.Bool ? (x) => (x ? 0 : 1) : (x) => ~x;
-    default: throw new Error(`not a unary op: ${node.op}${int ? '' : ''}`);
+    default: throw new Error(`not a unary op: ${node.op}`);
   }
 }
 

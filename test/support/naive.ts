@@ -186,51 +186,11 @@ export interface DotAxes {
 }
 
 /**
- * General dot: output = batch dims, then a's free dims in a's axis order, then b's
- * free dims in b's axis order; each element sums a·b over every contracted index.
+ * Walks a general dot: output = batch dims, then a's free dims in a's axis order, then b's free
+ * dims in b's axis order. For every output index, `visit` receives the operand index pairs
+ * (reused arrays) of each contracted position in turn.
  */
-export function dot(a: NaiveTensor, b: NaiveTensor, dims: DotAxes): Summed {
-  const [batchA, batchB] = dims.batch;
-  const [contractA, contractB] = dims.contract;
-  const freeA = a.shape.map((_, k) => k).filter((k) => !batchA.includes(k) && !contractA.includes(k));
-  const freeB = b.shape.map((_, k) => k).filter((k) => !batchB.includes(k) && !contractB.includes(k));
-  const outShape = [...batchA.map((k) => a.shape[k]!), ...freeA.map((k) => a.shape[k]!), ...freeB.map((k) => b.shape[k]!)];
-  const contracted = allIndices(contractA.map((k) => a.shape[k]!));
-  const scale = new Float64Array(numel(outShape));
-  const value = tabulate(outShape, (out) => {
-    const ia = new Array<number>(a.shape.length);
-    const ib = new Array<number>(b.shape.length);
-    batchA.forEach((k, i) => {
-      ia[k] = out[i]!;
-      ib[batchB[i]!] = out[i]!;
-    });
-    freeA.forEach((k, i) => {
-      ia[k] = out[batchA.length + i]!;
-    });
-    freeB.forEach((k, i) => {
-      ib[k] = out[batchA.length + freeA.length + i]!;
-    });
-    let acc = 0;
-    let abs = 0;
-    for (const c of contracted) {
-      contractA.forEach((k, i) => {
-        ia[k] = c[i]!;
-      });
-      contractB.forEach((k, i) => {
-        ib[k] = c[i]!;
-      });
-      const term = read(a, ia) * read(b, ib);
-      acc += term;
-      abs += Math.abs(term);
-    }
-    scale[flatIndex(outShape, out)] = abs;
-    return acc;
-  });
-  return { value, scale };
-}
-
-/** The same contraction over integers, with products and sums wrapped to `dtype` exactly. */
-export function dotInt(a: NaiveTensor, b: NaiveTensor, dims: DotAxes, dtype: DType): NaiveTensor {
+function walkDot(a: NaiveTensor, b: NaiveTensor, dims: DotAxes, begin: () => void, visit: (ia: number[], ib: number[]) => void, end: () => number): NaiveTensor {
   const [batchA, batchB] = dims.batch;
   const [contractA, contractB] = dims.contract;
   const freeA = a.shape.map((_, k) => k).filter((k) => !batchA.includes(k) && !contractA.includes(k));
@@ -250,7 +210,7 @@ export function dotInt(a: NaiveTensor, b: NaiveTensor, dims: DotAxes, dtype: DTy
     freeB.forEach((k, i) => {
       ib[k] = out[batchA.length + freeA.length + i]!;
     });
-    let acc = 0n;
+    begin();
     for (const c of contracted) {
       contractA.forEach((k, i) => {
         ia[k] = c[i]!;
@@ -258,10 +218,53 @@ export function dotInt(a: NaiveTensor, b: NaiveTensor, dims: DotAxes, dtype: DTy
       contractB.forEach((k, i) => {
         ib[k] = c[i]!;
       });
-      acc += BigInt(read(a, ia)) * BigInt(read(b, ib));
+      visit(ia, ib);
     }
-    return wrapInt(acc, dtype);
+    return end();
   });
+}
+
+/** General dot in float64, with Σ|a·b| per output element as the tolerance scale. */
+export function dot(a: NaiveTensor, b: NaiveTensor, dims: DotAxes): Summed {
+  let acc = 0;
+  let abs = 0;
+  const scales: number[] = [];
+  const value = walkDot(
+    a,
+    b,
+    dims,
+    () => {
+      acc = 0;
+      abs = 0;
+    },
+    (ia, ib) => {
+      const term = read(a, ia) * read(b, ib);
+      acc += term;
+      abs += Math.abs(term);
+    },
+    () => {
+      scales.push(abs);
+      return acc;
+    },
+  );
+  return { value, scale: Float64Array.from(scales) };
+}
+
+/** The same contraction over integers, with products and sums wrapped to `dtype` exactly. */
+export function dotInt(a: NaiveTensor, b: NaiveTensor, dims: DotAxes, dtype: DType): NaiveTensor {
+  let acc = 0n;
+  return walkDot(
+    a,
+    b,
+    dims,
+    () => {
+      acc = 0n;
+    },
+    (ia, ib) => {
+      acc += BigInt(read(a, ia)) * BigInt(read(b, ib));
+    },
+    () => wrapInt(acc, dtype),
+  );
 }
 
 /** numpy matmul: [..., M, K] @ [..., K, N] with broadcast batch dims; a 1-D operand is a vector whose axis is dropped. */
