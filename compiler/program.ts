@@ -5,6 +5,7 @@
 // in a browser or another process.
 
 import type { DType } from './ir/dtype.ts';
+import type { ViewOp } from './ir/op.ts';
 import type { Kernel } from './kernel/ir.ts';
 
 export type BufferRole =
@@ -30,7 +31,7 @@ export interface ProgramBuffer {
 
 export interface ProgramKernel {
   readonly name: string;
-  /** Generated source for the target (WGSL for 'webgpu'). */
+  /** Generated source for the target (WGSL for 'webgpu', CUDA C++ for 'cuda'). */
   readonly source: string;
   readonly entryPoint: string;
   /** Program buffer ids, in binding order (binding i ↔ bindings[i]). */
@@ -40,6 +41,21 @@ export interface ProgramKernel {
   readonly grid: readonly [number, number, number];
   /** The Kernel IR the source was printed from (kept for KILN_DEBUG dumps and tests). */
   readonly ir: Kernel;
+  /** Set on template kernels autotune can retile (see compile's tunedTiles). */
+  readonly tuneKey?: string;
+  /**
+   * CUDA programs: the kernel as PTX, a module holding this one entry (added Node-side by
+   * compiler/codegen/ptx.ts withPtx, so a GPU machine needs only the driver).
+   */
+  readonly ptx?: string;
+}
+
+/** One Graph IR view op (reshape, permute, shrink, flip, expand, pad) as plain data. */
+export interface OutputView {
+  readonly op: ViewOp;
+  /** The shape after this view. */
+  readonly shape: readonly number[];
+  readonly arg: unknown;
 }
 
 export type ProgramStep =
@@ -54,6 +70,8 @@ export interface Program {
   readonly steps: readonly ProgramStep[];
   /** Graph output name → buffer id. */
   readonly outputs: Readonly<Record<string, number>>;
+  /** Outputs that are views of their buffer: the view ops to apply, buffer side first, when reading them. */
+  readonly outputViews?: Readonly<Record<string, readonly OutputView[]>>;
   /** Graph input name → buffer id. */
   readonly inputs: Readonly<Record<string, number>>;
   /** Param name → buffer id. */

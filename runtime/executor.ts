@@ -7,7 +7,9 @@
 
 import { debugLevel } from '../compiler/debug.ts';
 import type { DType } from '../compiler/ir/dtype.ts';
+import type { Node } from '../compiler/ir/node.ts';
 import type { Program, ProgramBuffer, ProgramKernel } from '../compiler/program.ts';
+import { view } from './cpu/ops.ts';
 import type { BoundKernel, Device, DeviceBuffer, DeviceStep } from './device.ts';
 
 export interface ExecutorOptions {
@@ -131,9 +133,19 @@ export class Executor {
     const data = await this.device.download(outputs.map((o) => o.device));
     const result: Record<string, RunOutput> = {};
     outputs.forEach((o, i) => {
-      result[o.name] = { dtype: o.buffer.dtype, shape: o.buffer.shape, data: data[i]! };
+      result[o.name] = this.viewed(o.name, { dtype: o.buffer.dtype, shape: o.buffer.shape, data: data[i]! });
     });
     return result;
+  }
+
+  /** Applies an output's view ops (Program.outputViews) to the buffer read back. */
+  private viewed(name: string, raw: RunOutput): RunOutput {
+    let { shape, data } = raw;
+    for (const v of this.program.outputViews?.[name] ?? []) {
+      data = view({ op: v.op, shape: v.shape, arg: v.arg } as Node, data, shape);
+      shape = v.shape;
+    }
+    return { dtype: raw.dtype, shape, data };
   }
 
   /** KILN_DEBUG ≥ 2: one submission per step so each kernel's wall time can be measured. */

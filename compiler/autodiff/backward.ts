@@ -31,7 +31,9 @@ function vjpOf(b: Builder, node: Node, g: Node, options: BackwardOptions): Cotan
   const own = COMPOSITE_VJPS[node.arg.kind];
   if (own) return own(b, node, g);
   const expanded = decompose(b, node, node.srcs);
-  return backward(b, [[expanded, g]], node.srcs, options);
+  const cts = backward(b, [[expanded, g]], node.srcs, options);
+  // A node passed twice (attention(x, x, x)) gets its cotangent once: the caller accumulates per position.
+  return cts.map((ct, i) => (node.srcs.indexOf(node.srcs[i]!) === i ? ct : undefined));
 }
 
 /**
@@ -93,7 +95,8 @@ export function backward(b: Builder, seeds: readonly (readonly [Node, Node])[], 
   for (let i = order.length - 1; i >= 0; i--) {
     const node = order[i]!;
     const g = cotangents.get(node.id);
-    if (!g || !relevant.has(node.id) || !isFloat(node.dtype)) continue;
+    // wrt nodes are leaves: their own VJP belongs to the caller (a composite's operands may depend on each other).
+    if (!g || targets.has(node.id) || !relevant.has(node.id) || !isFloat(node.dtype)) continue;
     const region = options.regions?.get(node.id);
     const { srcs, cts } = region ? regionVjp(b, region, g, options, relevant) : { srcs: node.srcs, cts: vjpOf(b, node, g, options) };
     srcs.forEach((src, k) => {

@@ -57,25 +57,19 @@ const rmsNormVjp: CompositeVjp = (b, node, g) => {
 };
 
 /**
- * FlashAttention's backward: recompute P = softmax(s·qkᵀ) from q and k (a fused kernel
- * keeps only the row log-sum-exp), then dv = Pᵀg, dS = P⊙(g·vᵀ − rowsum(g⊙o)),
- * dq = s·dS·k, dk = s·dSᵀ·q.
+ * FlashAttention's backward as two kernels: [dq | Δ] with Δ = rowsum(g⊙o), then
+ * [dk | dv]; both recompute P = exp(s·qkᵀ − lse) from the log-sum-exp the forward
+ * saved (the same attentionForward node, by hash-consing).
  */
 const attentionVjp: CompositeVjp = (b, node, g) => {
   const [q, k, v] = node.srcs as [Node, Node, Node];
-  const scale = node.arg.attrs.scale as number;
-  const rank = q.shape.length;
-  const batch = q.shape.slice(0, -2).map((_, i) => i);
-  const bmm = (l: Node, r: Node, cl: number, cr: number) => b.dot(l, r, { batch: [batch, batch], contract: [[cl], [cr]] });
-  const scores = bmm(b.mul(q, scale), k, rank - 1, rank - 1);
-  const probs = makeComposite(b, CompositeKind.Softmax, [scores], { axis: -1 });
-  const dv = bmm(probs, g, rank - 2, rank - 2);
-  const dProbs = bmm(g, v, rank - 1, rank - 1);
-  const rowDot = b.sum(b.mul(g, node), -1, true);
-  const dScores = b.mul(probs, b.sub(dProbs, rowDot));
-  const dq = b.mul(bmm(dScores, k, rank - 1, rank - 2), scale);
-  const dk = b.mul(bmm(dScores, q, rank - 2, rank - 2), scale);
-  return [dq, dk, dv];
+  const attrs = node.arg.attrs;
+  const packed = makeComposite(b, CompositeKind.AttentionForward, [q, k, v], attrs);
+  const dqDelta = makeComposite(b, CompositeKind.AttentionBackwardQuery, [q, k, v, packed, g], attrs);
+  const dkv = makeComposite(b, CompositeKind.AttentionBackwardKeyValue, [q, k, v, packed, g, dqDelta], attrs);
+  const last = q.shape.length - 1;
+  const d = q.shape[last]!;
+  return [b.slice(dqDelta, last, 0, d), b.slice(dkv, last, 0, d), b.slice(dkv, last, d, d + v.shape[last]!)];
 };
 
 /** Composites with their own VJP; the rest fall back to their decomposition. */

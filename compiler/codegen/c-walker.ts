@@ -2,12 +2,13 @@
 // instruction list) and a Dialect that spells types, literals, expressions and
 // statements for one target language. Out: the kernel body as indented source
 // lines, module-scope declarations, and what the body uses (dtypes, ops,
-// specials) so the printer can add headers and helpers. The walker only prints:
+// specials, subgroup capability ops) so the printer can add headers (WGSL
+// `enable f16;` / `enable subgroups;`) and helpers. The walker only prints:
 // every value is bound once, in order, to `v{id}` (shared arrays to `s{id}`), and
 // the only decisions it makes are names, nesting and scope checks.
 
 import { DType } from '../ir/dtype.ts';
-import { Alu, UNARY_ALU, type Instr, type Kernel, type KernelBuffer, type Special, type ValueId } from '../kernel/ir.ts';
+import { Alu, SUBGROUP_SPECIALS, UNARY_ALU, type Instr, type Kernel, type KernelBuffer, type Special, type SubgroupOp, type ValueId } from '../kernel/ir.ts';
 import { formatInstr, sharedName, valueName } from '../kernel/print.ts';
 
 export { formatInstr, sharedName, valueName };
@@ -54,6 +55,12 @@ export interface Dialect {
   sharedLoad(name: string, dtype: DType, index: string): string;
   sharedStore(name: string, dtype: DType, index: string, value: string): string;
   barrier(): string;
+  /**
+   * Capability (subgroups): expression combining `value` (of `dtype`) with `op` across the
+   * active lanes of the subgroup, the same result on every lane (WGSL subgroupAdd/subgroupMax;
+   * CUDA a __shfl_xor_sync butterfly over the 32 lanes of a warp, e.g. as a helper function).
+   */
+  subgroupReduce(op: SubgroupOp, dtype: DType, value: string): string;
 }
 
 export interface WalkOptions {
@@ -72,6 +79,10 @@ export interface WalkResult {
   readonly dtypes: ReadonlySet<DType>;
   readonly ops: ReadonlySet<Alu>;
   readonly specials: ReadonlySet<Special>;
+  /** Subgroup reductions by op, with the dtypes each is used at (for helpers; empty without the capability). */
+  readonly subgroupReduces: ReadonlyMap<SubgroupOp, ReadonlySet<DType>>;
+  /** Whether any subgroup capability op or special appears (WGSL: `enable subgroups;`). */
+  readonly usesSubgroups: boolean;
 }
 
 export class KernelPrintError extends Error {
@@ -94,6 +105,7 @@ export function walk(kernel: Kernel, dialect: Dialect, options: WalkOptions = {}
   const dtypes = new Set<DType>(kernel.buffers.map((b) => b.dtype));
   const ops = new Set<Alu>();
   const specials = new Set<Special>();
+  const subgroupReduces = new Map<SubgroupOp, Set<DType>>();
   // One map per open block: a value defined inside a loop or if is gone after it closes.
   const scopes: Map<ValueId, Binding>[] = [new Map()];
   const open: ('loop' | 'if')[] = [];
@@ -146,7 +158,8 @@ export function walk(kernel: Kernel, dialect: Dialect, options: WalkOptions = {}
     at++;
   }
   if (open.length > 0) fail(`${open.length} block(s) left open at the end of the body (${open.join(', ')})`);
-  return { lines, moduleLines, dtypes, ops, specials };
+  const usesSubgroups = subgroupReduces.size > 0 || [...specials].some((x) => SUBGROUP_SPECIALS.has(x));
+  return { lines, moduleLines, dtypes, ops, specials, subgroupReduces, usesSubgroups };
 
   function printInstr(instr: Instr): void {
     switch (instr.kind) {
@@ -256,9 +269,39 @@ export function walk(kernel: Kernel, dialect: Dialect, options: WalkOptions = {}
       case 'barrier':
         emit(dialect.barrier());
         break;
+      case 'subgroupReduce': {
+        if (instr.op !== Alu.Add && instr.op !== Alu.Max) fail(`subgroup reductions combine with add or max, not ${String(instr.op)}`, instr);
+        const dtype = scalar(instr.value, instr);
+        if (dtype !== instr.dtype) fail(`operand ${valueName(instr.value)} is ${dtype}, the instruction says ${instr.dtype}`, instr);
+        if (dtype === DType.Bool) fail('subgroup reductions need a numeric value, got bool', instr);
+        const used = subgroupReduces.get(instr.op) ?? new Set<DType>();
+        used.add(dtype);
+        subgroupReduces.set(instr.op, used);
+        bindValue(instr.id, dtype, dialect.subgroupReduce(instr.op, dtype, valueName(instr.value)), instr);
+        break;
+      }
       default:
         instr satisfies never;
     }
   }
 }
 
+/**
+ * The linear workgroup id of a folded grid (Kernel IR's `workgroupId`), declared as
+ * `declare(expression)`, and the early exit of the workgroups that exist only
+ * because the grid was folded. The exit is workgroup-uniform, so later barriers
+ * stay in uniform control flow. `ids` spell the grid's x, y, z builtins.
+ */
+export function workgroupPrologue(kernel: Kernel, grid: readonly [number, number, number], used: boolean, ids: readonly [string, string, string], declare: (expression: string) => string, name: string): string[] {
+  const [gx, gy, gz] = grid;
+  const guard = gx * gy * gz > kernel.workgroups;
+  const lines: string[] = [];
+  if (used || guard) {
+    const terms = [ids[0]];
+    if (gy > 1 || gz > 1) terms.push(`${ids[1]} * ${gx}u`);
+    if (gz > 1) terms.push(`${ids[2]} * ${gx * gy}u`);
+    lines.push(`  ${declare(terms.join(' + '))}`);
+  }
+  if (guard) lines.push(`  if (${name} >= ${kernel.workgroups}u) {`, '    return;', '  }');
+  return lines;
+}

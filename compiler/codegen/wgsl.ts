@@ -5,11 +5,15 @@
 // integer division and remainder by zero are 0, shift amounts are masked to 5
 // bits, float→int casts saturate to the int range's ends (and map NaN to 0),
 // bools live in buffers as u32 words, and erf is a polynomial helper. Literals
-// print so that Tint reads back exactly the value the IR holds.
+// print so that Tint reads back exactly the value the IR holds. f16 values add
+// `enable f16;` (the device needs 'shader-f16'); subgroup ops add `enable
+// subgroups;` and read the subgroup builtins, including `subgroup_id` and
+// `num_subgroups` (the WGSL language feature `subgroup_id`, which Dawn has).
+// The subgroup size is whatever the driver picks (lavapipe: 8); the IR never assumes one.
 
 import { DType, isFloat, isInt } from '../ir/dtype.ts';
 import { Alu, type Kernel, type KernelBuffer, type Special } from '../kernel/ir.ts';
-import { walk, type Dialect } from './c-walker.ts';
+import { walk, workgroupPrologue, type Dialect } from './c-walker.ts';
 import { F16_FORMAT, F32_FORMAT, roundToFormat, shortestDecimal, type FloatFormat } from './literal.ts';
 
 export interface WgslOptions {
@@ -182,6 +186,11 @@ function wgslDialect(workgroupSize: number): Dialect {
         case 'workgroupId': return `i32(${WORKGROUP})`;
         case 'localId': return 'i32(lid.x)';
         case 'globalId': return `i32(${WORKGROUP} * ${workgroupSize}u + lid.x)`;
+        case 'subgroupId':
+        case 'subgroupLane':
+        case 'subgroupSize':
+        case 'subgroupCount':
+          return `i32(${SUBGROUP_BUILTINS[which].name})`;
         default: return which satisfies never;
       }
     },
@@ -202,8 +211,20 @@ function wgslDialect(workgroupSize: number): Dialect {
     sharedLoad: (name, _dtype, index) => `${name}[${index}]`,
     sharedStore: (name, _dtype, index, value) => `${name}[${index}] = ${value};`,
     barrier: () => 'workgroupBarrier();',
+    subgroupReduce(op, dtype, value) {
+      typeName(dtype, `subgroup ${op}`);
+      return op === Alu.Add ? `subgroupAdd(${value})` : `subgroupMax(${value})`;
+    },
   };
 }
+
+/** Entry-point parameters for the subgroup specials (all u32 builtins). */
+const SUBGROUP_BUILTINS: Record<'subgroupId' | 'subgroupLane' | 'subgroupSize' | 'subgroupCount', { name: string; builtin: string }> = {
+  subgroupId: { name: 'sg_id', builtin: 'subgroup_id' },
+  subgroupLane: { name: 'sg_lane', builtin: 'subgroup_invocation_id' },
+  subgroupSize: { name: 'sg_size', builtin: 'subgroup_size' },
+  subgroupCount: { name: 'sg_count', builtin: 'num_subgroups' },
+};
 
 // erf coefficients, fitted for f32 evaluation with fma (max abs error ≈ 6e-8 in
 // simulation; the test holds the device to 3e-7 against runtime/cpu/numeric.ts).
@@ -257,7 +278,7 @@ function checkGrid(kernel: Kernel, grid: readonly [number, number, number]): num
 /** Prints `kernel` as a WGSL module with entry point `main`, for dispatch as `grid` workgroups. */
 export function printWgsl(kernel: Kernel, options: WgslOptions): string {
   const { grid } = options;
-  const total = checkGrid(kernel, grid);
+  checkGrid(kernel, grid);
   if (!Number.isInteger(kernel.workgroupSize) || kernel.workgroupSize < 1) {
     throw new Error(`printWgsl(${kernel.name}): workgroup size ${kernel.workgroupSize} is not a positive integer`);
   }
@@ -266,29 +287,23 @@ export function printWgsl(kernel: Kernel, options: WgslOptions): string {
     return `@group(0) @binding(${i}) var<storage, ${access}> b${i}: array<${storageType(kernel, buffer, i)}>; // ${commentText(buffer.name)}: ${buffer.dtype}[${buffer.size}]`;
   });
   const body = walk(kernel, wgslDialect(kernel.workgroupSize), { indent: '  ', depth: 1 });
-  const [gx, gy] = grid;
   const usesWorkgroup = body.specials.has('workgroupId') || body.specials.has('globalId');
-  // Workgroups beyond the kernel's count exist only because the grid was folded; they exit at once.
-  // workgroup_id is uniform, so this early return keeps later barriers in uniform control flow.
-  const guard = total > kernel.workgroups;
-  const prologue: string[] = [];
-  if (usesWorkgroup || guard) {
-    const terms = ['wid.x'];
-    if (grid[1] > 1 || grid[2] > 1) terms.push(`wid.y * ${gx}u`);
-    if (grid[2] > 1) terms.push(`wid.z * ${gx * gy}u`);
-    prologue.push(`  let ${WORKGROUP}: u32 = ${terms.join(' + ')};`);
+  const prologue = workgroupPrologue(kernel, grid, usesWorkgroup, ['wid.x', 'wid.y', 'wid.z'], (e) => `let ${WORKGROUP}: u32 = ${e};`, WORKGROUP);
+  const parameters = ['@builtin(workgroup_id) wid: vec3<u32>', '@builtin(local_invocation_id) lid: vec3<u32>'];
+  for (const [which, { name, builtin }] of Object.entries(SUBGROUP_BUILTINS)) {
+    if (body.specials.has(which as Special)) parameters.push(`@builtin(${builtin}) ${name}: u32`);
   }
-  if (guard) prologue.push(`  if (${WORKGROUP} >= ${kernel.workgroups}u) {`, '    return;', '  }');
   const sections: string[][] = [
     [`// kiln kernel ${commentText(kernel.name)}: ${kernel.workgroups} workgroups of ${kernel.workgroupSize}, grid ${grid.join('x')}`],
   ];
-  if (body.dtypes.has(DType.F16)) sections.push(['enable f16;']);
+  const enables = [...(body.dtypes.has(DType.F16) ? ['enable f16;'] : []), ...(body.usesSubgroups ? ['enable subgroups;'] : [])];
+  if (enables.length > 0) sections.push(enables);
   sections.push(bindings);
   if (body.moduleLines.length > 0) sections.push([...body.moduleLines]);
   if (body.ops.has(Alu.Erf)) sections.push(ERF_HELPER);
   sections.push([
     `@compute @workgroup_size(${kernel.workgroupSize})`,
-    'fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {',
+    `fn main(${parameters.join(', ')}) {`,
     ...prologue,
     ...body.lines,
     '}',

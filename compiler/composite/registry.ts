@@ -10,7 +10,8 @@ import type { Op } from '../ir/op.ts';
 import { gelu, modulate, silu, swiglu } from './activation.ts';
 import type { CompositeDef } from './define.ts';
 import { embedding, patchify, sincos1d, sincos2d, timestepEmbedding, unpatchify } from './embed.ts';
-import { attention, linear } from './linear.ts';
+import { attention, attentionBackwardKeyValue, attentionBackwardQuery, attentionForward } from './attention.ts';
+import { linear } from './linear.ts';
 import { cosineSimilarity, mse } from './loss.ts';
 import { layerNorm, logSoftmax, rmsNorm, softmax } from './norm.ts';
 import { rope } from './rope.ts';
@@ -30,6 +31,9 @@ export function compositeDef(kind: CompositeKind): CompositeDef {
     [CompositeKind.Linear]: linear,
     [CompositeKind.Modulate]: modulate,
     [CompositeKind.Attention]: attention,
+    [CompositeKind.AttentionForward]: attentionForward,
+    [CompositeKind.AttentionBackwardQuery]: attentionBackwardQuery,
+    [CompositeKind.AttentionBackwardKeyValue]: attentionBackwardKeyValue,
     [CompositeKind.Rope]: rope,
     [CompositeKind.Patchify]: patchify,
     [CompositeKind.Unpatchify]: unpatchify,

@@ -5,7 +5,7 @@
 // `if` (their index may only be valid under the guard). Scopes are loops and ifs.
 
 import { DType, isFloat } from '../ir/dtype.ts';
-import { Alu, type Instr, type Special, type ValueId } from './ir.ts';
+import { Alu, type Instr, type Special, type SubgroupOp, type ValueId } from './ir.ts';
 
 type Stmt = Instr | Block;
 
@@ -188,6 +188,14 @@ export class KernelBuilder {
 
   barrier(): void {
     this.place({ kind: 'barrier' }, this.current);
+  }
+
+  /** A subgroup reduction where it is written: never hoisted or shared, since which lanes take part depends on the control flow around it. */
+  subgroupReduce(op: SubgroupOp, value: ValueId): ValueId {
+    const dtype = this.dtypeOf(value);
+    const id = this.fresh();
+    this.place({ kind: 'subgroupReduce', id, op, dtype, value }, this.current);
+    return this.define(id, dtype, this.current);
   }
 
   // ---- structure -------------------------------------------------------------------

@@ -4,6 +4,15 @@
 // structured loops and ifs, workgroup memory and barriers. Both printers (WGSL,
 // CUDA) walk the same list; a printer only prints. Index arithmetic is ordinary
 // i32 ALU here; symbolic simplification happens before emission (index.ts).
+//
+// Capability ops (only when the target has the feature; lowering decides):
+// subgroups. A subgroup is a hardware SIMD group of threads within the
+// workgroup (a CUDA warp of 32; on WebGPU any power of two in [4, 128], chosen
+// by the driver, even per pipeline: lavapipe uses 8). `subgroupReduce` combines
+// `value` over the subgroup's active lanes and gives every lane the result; the
+// `subgroup*` specials say where a thread is: its subgroup's index within the
+// workgroup (0 ≤ subgroupId < subgroupCount), its lane within it, and the size.
+// Code using them must not assume a size; subgroupCount ≤ ⌈workgroupSize / 4⌉.
 
 import type { DType } from '../ir/dtype.ts';
 
@@ -41,8 +50,26 @@ export enum Alu {
 
 export const UNARY_ALU: ReadonlySet<Alu> = new Set([Alu.Neg, Alu.Not, Alu.Recip, Alu.Sqrt, Alu.Exp2, Alu.Log2, Alu.Sin, Alu.Trunc, Alu.Erf]);
 
-/** Linear ids: the workgroup index (grids wider than one dimension allows are folded by the printer), the thread within it, and their combination. */
-export type Special = 'workgroupId' | 'localId' | 'globalId';
+/**
+ * Linear ids: the workgroup index (grids wider than one dimension allows are folded by the printer), the thread within it, and their combination;
+ * with the subgroup capability, the thread's subgroup, its lane in it, the subgroup size and the number of subgroups in the workgroup.
+ */
+export type Special = 'workgroupId' | 'localId' | 'globalId' | 'subgroupId' | 'subgroupLane' | 'subgroupSize' | 'subgroupCount';
+
+/** Specials that need the subgroup capability (WGSL `enable subgroups;`). */
+export const SUBGROUP_SPECIALS: ReadonlySet<Special> = new Set<Special>(['subgroupId', 'subgroupLane', 'subgroupSize', 'subgroupCount']);
+
+/** Smallest subgroup any target may use (WebGPU's lower bound for subgroupMinSize); sizes per-subgroup scratch arrays. */
+export const MIN_SUBGROUP_SIZE = 4;
+
+/** Optional capabilities of the target a kernel is lowered for (WebGPU features 'subgroups', 'shader-f16'; CUDA has both). Absent = off. */
+export interface TargetFeatures {
+  readonly subgroups?: boolean;
+  readonly f16?: boolean;
+}
+
+/** The combining ops a subgroup reduction supports (sum and max: what Graph IR reductions need). */
+export type SubgroupOp = Alu.Add | Alu.Max;
 
 export type Instr =
   | { readonly kind: 'const'; readonly id: ValueId; readonly dtype: DType; readonly value: number }
@@ -66,7 +93,12 @@ export type Instr =
   | { readonly kind: 'sharedLoad'; readonly id: ValueId; readonly dtype: DType; readonly shared: ValueId; readonly index: ValueId }
   | { readonly kind: 'sharedStore'; readonly shared: ValueId; readonly index: ValueId; readonly value: ValueId }
   /** workgroupBarrier / __syncthreads: only in workgroup-uniform control flow. */
-  | { readonly kind: 'barrier' };
+  | { readonly kind: 'barrier' }
+  /**
+   * Capability (subgroups): `op` over `value` across the active lanes of this thread's subgroup; every lane gets the result.
+   * Numeric dtypes only (f32, f16, i32, u32). Like a barrier, only in workgroup-uniform control flow (so every lane is active).
+   */
+  | { readonly kind: 'subgroupReduce'; readonly id: ValueId; readonly op: SubgroupOp; readonly dtype: DType; readonly value: ValueId };
 
 export interface KernelBuffer {
   /** The Program buffer this binding refers to (for printing names and debugging). */

@@ -33,6 +33,7 @@ export function formatInstr(instr: Instr): string {
     case 'sharedLoad': return `${v(instr.id)}: ${instr.dtype} = ${sharedName(instr.shared)}[${v(instr.index)}]`;
     case 'sharedStore': return `${sharedName(instr.shared)}[${v(instr.index)}] = ${v(instr.value)}`;
     case 'barrier': return 'barrier';
+    case 'subgroupReduce': return `${v(instr.id)}: ${instr.dtype} = subgroup ${instr.op} ${v(instr.value)}`;
     default: return instr satisfies never;
   }
 }

@@ -2,8 +2,10 @@
 // every value defined once and used only inside the block that defined it (or
 // an enclosing one), operand counts and types (i32 indices and loop bounds,
 // bool conditions), loads and stores against their buffers' dtypes and access,
-// balanced blocks, workgroup memory declared at the top level. Errors name the
-// kernel, the instruction index and its printed form.
+// balanced blocks, workgroup memory declared at the top level, subgroup
+// reductions of a numeric value with add or max. Errors name the kernel, the
+// instruction index and its printed form. (Uniform control flow for barriers and
+// subgroup ops is lowering's invariant; Tint's uniformity analysis checks it.)
 
 import { DType } from '../ir/dtype.ts';
 import { Alu, UNARY_ALU, type Instr, type Kernel, type ValueId } from './ir.ts';
@@ -103,6 +105,12 @@ export function verifyKernel(kernel: Kernel): void {
         break;
       }
       case 'barrier': break;
+      case 'subgroupReduce':
+        if (instr.op !== Alu.Add && instr.op !== Alu.Max) fail(`subgroup reductions combine with add or max, not ${String(instr.op)}`, instr);
+        if (instr.dtype === DType.Bool) fail('subgroup reductions need a numeric value, got bool', instr);
+        value(instr.value, instr, instr.dtype);
+        define(instr.id, instr.dtype, instr);
+        break;
       default: instr satisfies never;
     }
     at++;

@@ -5,20 +5,57 @@
 //   1. elementwise ops and views fuse into their consumer; views never make kernels;
 //   2. a value needed by several kernels is recomputed when cheap (no reduce, dot or
 //      gather below it and at most 3 buffers read), else realized;
-//   3. a dot's operands must be views of buffers (anything else is realized first);
+//   3. a dot's operands are views of buffers or cheap elementwise prologues; an
+//      attention template's operands are views of buffers (anything else is realized first);
 //   4. a reduce fuses with its prologue and with an epilogue of the same row shape
 //      (full or reduced): a row softmax or a norm is ONE "row" kernel; a reduce nested
 //      in a reduce of another row structure is realized, and so are random bits a
 //      reduction would otherwise regenerate on every pass;
+//   5. a dot is a matmul-template kernel that absorbs its elementwise epilogue
+//      (bias, activation, gate, residual) when that epilogue is its only reader
+//      and reads it element for element;
 //   6. a kernel binding more buffers than the target allows is split.
 
 import type { Graph } from '../ir/graph.ts';
 import { size, type Node, type NodeWith } from '../ir/node.ts';
-import { Op, isView } from '../ir/op.ts';
+import { Op, isBinary, isUnary, isView } from '../ir/op.ts';
 import { runPasses } from '../passes/pass.ts';
-import { PREPARE_PASSES } from './prepare.ts';
+import { groupUpdates } from './group.ts';
+import { PREPARE_PASSES, TEMPLATE_COMPOSITES } from './prepare.ts';
 
 export type ReduceNode = NodeWith<Op.ReduceSum> | NodeWith<Op.ReduceMax>;
+/**
+ * Where a graph output lives: the node whose buffer holds it and the view ops (base
+ * first) the reader applies on the host. An assign output is its whole value (the
+ * runtime copies it into the parameter); any other output that is a view of a
+ * computed value (o = attention's packed output[..., :dv], a transposed gradient)
+ * is read through the view instead of costing a copy kernel, unless it is under
+ * half of that value (then a copy is cheaper than the readback).
+ */
+export function outputStorage(out: { readonly node: Node }, outputs: readonly { readonly node: Node }[] = []): { readonly node: Node; readonly views: readonly Node[] } {
+  if (out.node.op === Op.Assign) return { node: out.node.srcs[1]!, views: [] };
+  const { base, views } = viewChain(out.node);
+  // A small slice of a large buffer (a probe of a few values) gets its own buffer, so reading it
+  // does not download the whole base — unless another output reads most of that base anyway.
+  const small = (n: Node) => 2 * size(n.shape) < size(base.shape);
+  if (small(out.node) && !outputs.some((o) => o.node.op !== Op.Assign && !small(o.node) && viewChain(o.node).base === base)) return { node: out.node, views: [] };
+  return { node: base, views };
+}
+
+function viewChain(node: Node): { base: Node; views: Node[] } {
+  const views: Node[] = [];
+  let base = node;
+  while (isView(base.op)) {
+    views.unshift(base);
+    base = base.srcs[0]!;
+  }
+  return { base, views };
+}
+
+export type TemplateNode = NodeWith<Op.Dot> | NodeWith<Op.Composite>;
+
+/** Nodes a kernel template computes: every dot, and the composites prepare keeps whole. */
+export const isTemplate = (n: Node): n is TemplateNode => n.op === Op.Dot || (n.op === Op.Composite && TEMPLATE_COMPOSITES.has(n.arg.kind));
 
 export interface ScheduledKernel {
   /** The realized value this kernel writes. */
@@ -26,9 +63,16 @@ export interface ScheduledKernel {
   /**
    * 'row': one workgroup per row of the anchor reduce; the workgroup's threads reduce
    * cooperatively and write the row. 'flat': one thread per output element.
+   * 'template': a kernel template (matmul for a dot, the fused attention kernels for
+   * their composites) computes `template` and writes the root through its epilogue.
+   * 'group': several flat kernels in one (compiler/schedule/group.ts): one thread per
+   * element of each segment; a segment's roots share their shape and element index.
    */
-  readonly kind: 'flat' | 'row';
+  readonly kind: 'flat' | 'row' | 'template' | 'group';
   readonly anchor?: ReduceNode;
+  readonly template?: TemplateNode;
+  /** 'group' only: the roots, by segment; bindings are the roots in this order, then the reads. */
+  readonly segments?: readonly (readonly Node[])[];
   /** Buffers this kernel reads (inputs, params, realized values), in first-use order. */
   readonly reads: readonly Node[];
 }
@@ -46,6 +90,7 @@ export interface ScheduleOptions {
 }
 
 const isReduce = (n: Node): n is ReduceNode => n.op === Op.ReduceSum || n.op === Op.ReduceMax;
+const isElementwise = (op: Op) => isUnary(op) || isBinary(op) || op === Op.Where || op === Op.Cast || op === Op.Bitcast;
 const isBufferSource = (n: Node) => n.op === Op.Input || n.op === Op.Param;
 const isInlineSource = (n: Node) => n.op === Op.Const || n.op === Op.Iota;
 
@@ -56,7 +101,17 @@ function reduceKey(r: ReduceNode): string {
 class Scheduler {
   readonly realized = new Set<number>();
 
+  /** Nodes a fusion un-realized once: if a later rule realizes them again, that is final (no oscillation). */
+  private readonly unrealizedOnce = new Set<number>();
+
   constructor(readonly graph: Graph, readonly options: ScheduleOptions) {}
+
+  /** Makes a realized node inline again (epilogue and prologue fusion), at most once per node. */
+  private unrealize(n: Node): void {
+    this.realized.delete(n.id);
+    this.unrealizedOnce.add(n.id);
+    this.version++;
+  }
 
   isBuffer(n: Node): boolean {
     return isBufferSource(n) || this.realized.has(n.id);
@@ -80,7 +135,8 @@ class Scheduler {
     return this.cached(this.regions, root, (r) => this.computeRegion(r));
   }
 
-  private computeRegion(root: Node): Node[] {
+  /** The region of `root`, optionally as if `unrealized` were not a buffer (to try a fusion without committing it). */
+  private computeRegion(root: Node, unrealized?: Node): Node[] {
     const out: Node[] = [];
     const seen = new Set<number>();
     const stack = [root];
@@ -91,7 +147,23 @@ class Scheduler {
       out.push(n);
       for (let i = n.srcs.length - 1; i >= 0; i--) {
         const s = n.srcs[i]!;
-        if (!this.isBuffer(s)) stack.push(s);
+        if (s === unrealized || !this.isBuffer(s)) stack.push(s);
+      }
+    }
+    return out;
+  }
+
+  /** Buffers an inline region reads. */
+  private readsOf(region: readonly Node[]): Node[] {
+    const inside = new Set(region.map((n) => n.id));
+    const out: Node[] = [];
+    const seen = new Set<number>();
+    for (const n of region) {
+      for (const s of n.srcs) {
+        if (!inside.has(s.id) && !seen.has(s.id)) {
+          seen.add(s.id);
+          out.push(s);
+        }
       }
     }
     return out;
@@ -119,7 +191,7 @@ class Scheduler {
 
   expensive(n: Node): boolean {
     const region = this.region(n);
-    return region.some((m) => isReduce(m) || m.op === Op.Dot || m.op === Op.Gather) || this.reads(n).length > 3;
+    return region.some((m) => isReduce(m) || isTemplate(m) || m.op === Op.Gather) || this.reads(n).length > 3;
   }
 
   realize(n: Node): boolean {
@@ -137,18 +209,70 @@ class Scheduler {
   }
 
   seed(): void {
-    for (const out of this.graph.outputs) {
-      const value = out.node.op === Op.Assign ? out.node.srcs[1]! : out.node;
-      this.realize(value);
-    }
-    for (const n of this.graph.nodes) {
-      if (n.op !== Op.Dot) continue;
-      this.realize(n);
+    for (const out of this.graph.outputs) this.realize(outputStorage(out, this.graph.outputs).node);
+    const templates = this.graph.nodes.filter(isTemplate);
+    for (const n of templates) this.realize(n);
+    for (const n of templates) {
       for (const operand of n.srcs) {
         const base = this.viewBase(operand);
         if (!isInlineSource(base)) this.realize(base);
       }
     }
+  }
+
+  /**
+   * Rule 5's prologues, decided after epilogues: a realized dot operand read by no other
+   * kernel stops being a buffer when it is cheap to recompute at each load.
+   */
+  absorbPrologues(): boolean {
+    const outputs = new Set(this.graph.outputs.map((o) => outputStorage(o, this.graph.outputs).node.id));
+    const roots = this.graph.nodes.filter((n) => this.realized.has(n.id));
+    const uses = new Map<number, { dot: NodeWith<Op.Dot>; side: number; operand: Node }[]>();
+    const readers = new Map<number, number>();
+    const byId = new Map<number, Node>();
+    for (const root of roots) {
+      for (const r of this.reads(root)) readers.set(r.id, (readers.get(r.id) ?? 0) + 1);
+      const dot = this.region(root).find((n): n is NodeWith<Op.Dot> => n.op === Op.Dot);
+      dot?.srcs.forEach((operand, side) => {
+        const base = this.viewBase(operand);
+        byId.set(base.id, base);
+        uses.set(base.id, [...(uses.get(base.id) ?? []), { dot, side, operand }]);
+      });
+    }
+    let changed = false;
+    for (const [id, list] of uses) {
+      const base = byId.get(id)!;
+      // every kernel reading it must be a matmul loading it as an operand
+      if (!this.realized.has(base.id) || this.unrealizedOnce.has(base.id) || outputs.has(base.id) || isTemplate(base) || readers.get(base.id) !== list.length) continue;
+      // row statistics are recomputed per reader only when there is one reader
+      const single = list.length === 1;
+      const ok = list.every(({ dot, side, operand }) => {
+        const region = this.computeRegion(operand, base);
+        return this.cheapPrologue(dot, side, operand, region) && (single || !region.some(isReduce));
+      });
+      if (!ok) continue;
+      this.unrealize(base);
+      changed = true;
+    }
+    return changed;
+  }
+
+  /**
+   * Whether a dot operand is cheap to recompute at each load: elementwise math over at
+   * most 4 buffers (a cast, silu(c) before adaLN, the concatenation of dq, dk, dv, a
+   * modulated layerNorm) with no template inside (a dot that took the math as its
+   * epilogue computes it once per element instead). Attention operands stay views:
+   * the attention templates reload k and v once per query row.
+   */
+  private cheapPrologue(dot: NodeWith<Op.Dot>, side: number, operand: Node, region: readonly Node[]): boolean {
+    const reads = this.readsOf(region);
+    const contracted = new Set(dot.arg.contract[side]!.map((ax) => operand.shape.length - 1 - ax));
+    // A reduce is allowed when it reduces exactly the contracted axes (counted from the end, so
+    // keep-dims reshapes line up): a norm's row statistics, which the template computes once per row.
+    const rowStatistic = (m: Node) => isReduce(m) && m.srcs[0]!.shape.length === operand.shape.length &&
+      m.arg.axes.length === contracted.size && m.arg.axes.every((ax) => contracted.has(operand.shape.length - 1 - ax));
+    return region.every((m) => (!isReduce(m) || rowStatistic(m)) && !isTemplate(m) && m.op !== Op.Gather && m.op !== Op.RandomBits) &&
+      reads.length <= 4;
   }
 
   /** One round of the fusion rules; true if anything new was realized. */
@@ -178,7 +302,8 @@ class Scheduler {
         }
       }
       if (changed) return true;
-      if (reduces.length === 0 || region[0]!.op === Op.Dot) continue;
+      // a template kernel's reduces are prologue row statistics, computed per row by the template
+      if (reduces.length === 0 || region.some(isTemplate)) continue;
       const anchor = this.anchorOf(root, reduces);
       for (const r of reduces) {
         if (!anchor || reduceKey(r) !== reduceKey(anchor)) changed = this.realize(r) || changed;
@@ -210,11 +335,57 @@ class Scheduler {
     return changed;
   }
 
+  /**
+   * Rule 5: a dot read only by one flat kernel, which reaches it through elementwise
+   * ops and reshapes of the same size (so the epilogue reads it element for element),
+   * stops being a buffer and becomes that kernel's template.
+   */
+  fuseEpilogues(): boolean {
+    const outputs = new Set(this.graph.outputs.map((o) => outputStorage(o, this.graph.outputs).node.id));
+    const roots = this.graph.nodes.filter((n) => this.realized.has(n.id));
+    const readers = new Map<number, Node[]>();
+    for (const root of roots) for (const r of this.reads(root)) readers.set(r.id, [...(readers.get(r.id) ?? []), root]);
+    let changed = false;
+    for (const dot of roots) {
+      if (dot.op !== Op.Dot || outputs.has(dot.id) || this.unrealizedOnce.has(dot.id)) continue;
+      const users = readers.get(dot.id) ?? [];
+      if (users.length !== 1) continue;
+      const user = users[0]!;
+      if (size(user.shape) !== size(dot.shape) || !this.readsElementwise(user, dot)) continue;
+      // Later candidates see the updated region (the version bump), so no kernel absorbs two dots.
+      this.unrealize(dot);
+      changed = true;
+    }
+    return changed;
+  }
+
+  /** Whether every path from `root` to `target` inside root's region is elementwise or a reshape, all of target's size, with no reduce or other dot in the region. */
+  private readsElementwise(root: Node, target: Node): boolean {
+    const region = this.region(root);
+    if (region.some((n) => isReduce(n) || isTemplate(n))) return false;
+    const reaches = new Map<number, boolean>();
+    const reach = (n: Node): boolean => {
+      if (n === target) return true;
+      const known = reaches.get(n.id);
+      if (known !== undefined) return known;
+      const r = !this.isBuffer(n) && n.srcs.some(reach);
+      reaches.set(n.id, r);
+      return r;
+    };
+    const total = size(target.shape);
+    return region.every((n) => !reach(n) || (size(n.shape) === total && (isElementwise(n.op) || n.op === Op.Reshape)));
+  }
+
   kernels(): ScheduledKernel[] {
     const out: ScheduledKernel[] = [];
     for (const root of this.graph.nodes) {
       if (!this.realized.has(root.id)) continue;
-      const reduces = root.op === Op.Dot ? [] : this.region(root).filter(isReduce);
+      const template = this.region(root).find(isTemplate);
+      if (template) {
+        out.push({ root, kind: 'template', template, reads: this.reads(root) });
+        continue;
+      }
+      const reduces = this.region(root).filter(isReduce);
       const anchor = reduces.length ? this.anchorOf(root, reduces) : undefined;
       out.push({ root, kind: anchor ? 'row' : 'flat', ...(anchor ? { anchor } : {}), reads: this.reads(root) });
     }
@@ -227,16 +398,16 @@ export function schedule(graph: Graph, options: ScheduleOptions): Schedule {
   const s = new Scheduler(prepared, options);
   s.seed();
   for (let round = 0; round < 10_000; round++) {
-    if (!s.refine() && !s.splitForBindings()) break;
+    if (!s.refine() && !s.splitForBindings() && !s.fuseEpilogues() && !s.absorbPrologues()) break;
   }
-  return { graph: prepared, kernels: s.kernels(), realized: s.realized };
+  return { graph: prepared, kernels: groupUpdates(prepared.outputs, s.kernels(), options.maxBindings), realized: s.realized };
 }
 
 export function printSchedule(sched: Schedule): string {
   const local = new Map<number, number>();
   sched.graph.nodes.forEach((n, i) => local.set(n.id, i));
   return sched.kernels
-    .map((k, i) => `kernel ${i}: ${k.kind} %${local.get(k.root.id)} ${k.root.op}:${k.root.dtype}[${k.root.shape.join(',')}]${k.anchor ? ` anchor %${local.get(k.anchor.id)}` : ''} reads ${k.reads.map((r) => `%${local.get(r.id)}`).join(' ')}`)
+    .map((k, i) => `kernel ${i}: ${k.kind} ${k.segments ? k.segments.map((seg) => seg.map((r) => `%${local.get(r.id)}`).join(',')).join(' | ') + ' ' : ''}%${local.get(k.root.id)} ${k.root.op}:${k.root.dtype}[${k.root.shape.join(',')}]${k.anchor ? ` anchor %${local.get(k.anchor.id)}` : ''} reads ${k.reads.map((r) => `%${local.get(r.id)}`).join(' ')}`)
     .join('\n');
 }
 

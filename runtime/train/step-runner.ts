@@ -40,7 +40,7 @@ export async function createStepRunner(device: StepDevice, graph: Graph, params:
     };
   }
   const gpu = await webgpuDevice();
-  const { program } = compile(graph, { limits: gpu.limits });
+  const { program } = compile(graph, gpu.compileOptions());
   const exec = await Executor.create(gpu, program);
   for (const name of Object.keys(program.params)) {
     const values = params[name];

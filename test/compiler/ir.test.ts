@@ -54,7 +54,15 @@ const ATTENTION_DECOMPOSED = `graph {
   %16:f32[2,3,5] = mul %12 %15
   %17:f32[2,5,6] = input "v"
   %18:f32[2,3,6] = dot %16 %17 batch=[0]x[0] contract=[2]x[1] acc=f32
-  return out=%18
+  %19:f32[2,3,7] = pad %18 pads=[0:0,0:0,0:1]
+  %20:f32[2,3,1] = log2 %13
+  %21:f32[2,3,1] = const 0.6931471805599453
+  %22:f32[2,3,1] = mul %20 %21
+  %23:f32[2,3,1] = add %6 %22
+  %24:f32[2,3,7] = pad %23 pads=[0:0,0:0,6:0]
+  %25:f32[2,3,7] = add %19 %24
+  %26:f32[2,3,6] = shrink %25 ranges=[0:2,0:3,0:6]
+  return out=%26
 }`;
 
 describe('printer', () => {

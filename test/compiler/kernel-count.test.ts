@@ -2,7 +2,9 @@
 
 import { describe, expect, it } from 'vitest';
 import { WEBGPU_DEFAULT_LIMITS } from '../../compiler/compile.ts';
-import { layerNorm, modulate, softmax, spec, trace, type DType, type Shape, type Tensor } from '../../dsl/index.ts';
+import { compile } from '../../compiler/compile.ts';
+import { attention, constantLr, gelu, grad, layerNorm, modulate, softmax, spec, trace, trainStep, type DType, type Shape, type Tensor } from '../../dsl/index.ts';
+import { ditBlock, vitBlock } from '../../models/vit.ts';
 import { expectKernels, kernelCount } from '../support/expect-kernels.ts';
 
 type F32 = Tensor<Shape, DType.F32>;
@@ -41,9 +43,25 @@ describe('kernel counts', () => {
     expectKernels(viewed, 1);
   });
 
-  it('a matmul is its own kernel and its elementwise operands are realized first', () => {
+  it('a matmul absorbs a cheap elementwise prologue, and realizes an operand that reduces another axis first', () => {
     expectKernels(trace((_, { a, b }) => a.matmul(b), { a: spec([4, 8] as const), b: spec([8, 3] as const) }).graph, 1);
-    expectKernels(trace((_, { a, b }) => a.exp().matmul(b), { a: spec([4, 8] as const), b: spec([8, 3] as const) }).graph, 2);
+    expectKernels(trace((_, { a, b }) => a.exp().matmul(b), { a: spec([4, 8] as const), b: spec([8, 3] as const) }).graph, 1);
+    // a column statistic varies along the contracted axis: not a per-row prologue
+    expectKernels(trace((_, { a, b }) => a.sub(a.mean(0, true)).matmul(b), { a: spec([4, 8] as const), b: spec([8, 3] as const) }).graph, 2);
+  });
+
+  it('a matmul absorbs a layerNorm + modulate prologue (the row statistics are computed once per row)', () => {
+    const t = trace((_, { x, w, shift, scale }) => modulate(layerNorm(x, { eps: 1e-6 }), shift, scale).matmul(w), {
+      x: spec([2, 5, 12] as const), w: spec([12, 7] as const), shift: spec([2, 1, 12] as const), scale: spec([2, 1, 12] as const),
+    });
+    expectKernels(t.graph, 1);
+  });
+
+  it('a matmul absorbs its bias, activation, gate and residual epilogue', () => {
+    const t = trace((_, { x, w, bias, gate, r }) => r.add(gelu(x.matmul(w).add(bias)).mul(gate)), {
+      x: spec([2, 5, 12] as const), w: spec([12, 7] as const), bias: spec([7] as const), gate: spec([2, 1, 7] as const), r: spec([2, 5, 7] as const),
+    });
+    expectKernels(t.graph, 1);
   });
 
   it('splits a kernel that would bind more buffers than the target allows', () => {
@@ -59,6 +77,56 @@ describe('kernel counts', () => {
   it('fails at compile time naming maxStorageBufferBindingSize when a buffer is too large', () => {
     const t = trace((_, { x }) => x.mul(2), { x: spec([1024, 1024] as const) });
     expect(() => kernelCount(t.graph, { ...WEBGPU_DEFAULT_LIMITS, maxStorageBufferBindingSize: 1 << 20 })).toThrow(/maxStorageBufferBindingSize of 1048576/);
+  });
+});
+
+describe('kernel templates (DESIGN.md kernel-count targets)', () => {
+  const qkv = { q: spec([2, 3, 16, 8] as const), k: spec([2, 3, 16, 8] as const), v: spec([2, 3, 16, 8] as const) };
+
+  it('attention forward is 1 kernel', () => {
+    expectKernels(trace((_, { q, k, v }) => attention(q, k, v), qkv).graph, 1);
+  });
+
+  it('attention forward + backward (dq, dk, dv) is 3 kernels: the forward and a 2-kernel backward', () => {
+    const t = trace((_, { q, k, v, g }) => {
+      const [dq, dk, dv] = grad(attention(q, k, v).mul(g).sum(), [q, k, v]);
+      return { dq: dq!, dk: dk!, dv: dv! };
+    }, { ...qkv, g: spec([2, 3, 16, 8] as const) });
+    // the cotangent g·1 is realized once as the template operand: 1 more
+    expect(kernelCount(t.graph)).toBeLessThanOrEqual(4);
+    const names = compile(t.graph).program.kernels.map((k) => k.name);
+    expect(names.filter((n) => /attention/.test(n))).toHaveLength(3);
+  });
+
+  it('a DiT block forward (adaLN-Zero, SiT-XL structure at small width) is at most 7 kernels', () => {
+    const t = trace((ctx) => ({ y: ditBlock(ctx.child('blocks.0'), ctx.input('x', [2, 16, 64]), ctx.input('c', [2, 64]), { heads: 4 }) }));
+    expect(kernelCount(t.graph)).toBeLessThanOrEqual(7);
+  });
+
+  it('the benchmark transformer block training step (batch 8, 64 tokens, width 256, 4 heads; all weight gradients) is at most 30 kernels', () => {
+    const t = trace((ctx) => {
+      const loss = vitBlock(ctx.child('blocks.0'), ctx.input('x', [8, 64, 256]), { heads: 4 }).square().mean();
+      const params = [...ctx.declaredParams()];
+      const grads = grad(loss, params.map(([, p]) => p));
+      return { loss, ...Object.fromEntries(grads.map((g, i) => [`g${i}`, g])) };
+    });
+    expect(kernelCount(t.graph)).toBeLessThanOrEqual(30);
+  });
+
+  it('AdamW (+ EMA) updates every parameter of a group in 1 kernel when the binding limit allows', () => {
+    const step = trainStep((ctx, { x }) => vitBlock(ctx.child('blocks.0'), x, { heads: 2 }).square().mean(), { x: spec([2, 4, 8] as const) }, { schedule: constantLr(1e-3), ema: 0.999 });
+    const { program } = compile(step.graph, { limits: { ...WEBGPU_DEFAULT_LIMITS, maxStorageBuffersPerShaderStage: 1000 } });
+    const groups = program.kernels.filter((k) => k.name.includes('group'));
+    expect(groups).toHaveLength(1);
+    // every trained parameter, its two moments and its EMA are written by that one kernel
+    expect(groups[0]!.ir.buffers.filter((b) => b.access === 'read_write')).toHaveLength(4 * step.trained.length);
+  });
+
+  it('AdamW splits into several group kernels under a small binding limit, never exceeding it', () => {
+    const step = trainStep((ctx, { x }) => vitBlock(ctx.child('blocks.0'), x, { heads: 2 }).square().mean(), { x: spec([2, 4, 8] as const) }, { schedule: constantLr(1e-3) });
+    const { program } = compile(step.graph, { limits: { ...WEBGPU_DEFAULT_LIMITS, maxStorageBuffersPerShaderStage: 16 } });
+    expect(program.kernels.filter((k) => k.name.includes('group')).length).toBeGreaterThan(1);
+    for (const k of program.kernels) expect(k.bindings.length).toBeLessThanOrEqual(16);
   });
 });
 

@@ -3,9 +3,10 @@
 // compiled to WGSL and run on WebGPU, match the interpreter in float32.
 
 import { describe, it } from 'vitest';
-import { grad, rope1dAngles, ropeMixedAngles, trace, type Context, type DType, type Shape, type Tensor } from '../../dsl/index.ts';
+import { rope1dAngles, ropeMixedAngles, trace, type Context, type DType, type Shape, type Tensor } from '../../dsl/index.ts';
 import { ditBlock, modulatedBlock, vitBlock } from '../../models/vit.ts';
 import { wave } from '../support/gradcheck.ts';
+import { gradientTrace } from '../support/gradient-graph.ts';
 import { expectGpuMatchesInterpreter } from '../support/webgpu.ts';
 
 type F32 = Tensor<Shape, DType.F32>;
@@ -13,14 +14,7 @@ const WIDTH = 8;
 const HEADS = 2;
 
 function gradientGraph(inputs: Record<string, readonly number[]>, fn: (ctx: Context, xs: Record<string, F32>) => F32) {
-  const t = trace((ctx) => {
-    const xs = Object.fromEntries(Object.entries(inputs).map(([name, shape]) => [name, ctx.input(name, shape)])) as Record<string, F32>;
-    const y = fn(ctx, xs);
-    const loss = y.mul(y.sin()).mean();
-    const params = [...ctx.declaredParams()];
-    const grads = grad(loss, [...Object.values(xs), ...params.map(([, p]) => p)]);
-    return { loss, ...Object.fromEntries(grads.map((g, i) => [`g${i}`, g])) };
-  });
+  const t = gradientTrace(inputs, fn);
   const values = Object.fromEntries(Object.entries(inputs).map(([name, shape], k) => [name, wave(shape.reduce((a, b) => a * b, 1), k + 3)]));
   const params = Object.fromEntries(t.params.map((p, k) => [p.name, wave(p.shape.reduce((a, b) => a * b, 1), k + 11).map((v) => v * 0.5)]));
   return { graph: t.graph, values, params };

@@ -15,7 +15,7 @@ describe('WGSL validation', () => {
       { images: spec([4, 1, 28, 28] as const), labels: spec([4] as const, DType.I32) },
       { schedule: warmupCosine({ base: 1e-3, warmupSteps: 5, totalSteps: 50 }), clip: 1, ema: 0.99 },
     );
-    const { program } = compile(step.graph, { limits: (await webgpuDevice()).limits });
+    const { program } = compile(step.graph, (await webgpuDevice()).compileOptions());
     expect(program.kernels.length).toBeGreaterThan(100);
     for (const kernel of program.kernels) {
       const messages = await validateWgsl(kernel.source);

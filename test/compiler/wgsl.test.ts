@@ -14,7 +14,7 @@ import { Alu, foldGrid, type Kernel, type ValueId } from '../../compiler/kernel/
 import { erf } from '../../runtime/cpu/numeric.ts';
 import { Executor } from '../../runtime/executor.ts';
 import { formatWgslMessages, validateWgsl, webgpuDevice } from '../../runtime/webgpu/device.ts';
-import { KernelIr, buf, elementwise, program } from '../support/kernel-ir.ts';
+import { KernelIr, buf, elementwise, opKernel, program } from '../support/kernel-ir.ts';
 
 const device = await webgpuDevice();
 const HAS_F16 = device.features.has('shader-f16');
@@ -34,17 +34,7 @@ const LEGAL: Record<Alu, readonly DType[]> = {
   [Alu.Select]: SCALARS,
 };
 
-function arity(op: Alu): number {
-  if (op === Alu.Select) return 3;
-  return [Alu.Neg, Alu.Not, Alu.Recip, Alu.Sqrt, Alu.Exp2, Alu.Log2, Alu.Sin, Alu.Trunc, Alu.Erf].includes(op) ? 1 : 2;
-}
 
-/** out[i] = op(a[i], b[i], …) over 8 elements. */
-function opKernel(op: Alu, dtype: DType): Kernel {
-  const operands = op === Alu.Select ? [DType.Bool, dtype, dtype] : new Array<DType>(arity(op)).fill(dtype);
-  const result = [Alu.CmpLt, Alu.CmpNe, Alu.CmpEq].includes(op) ? DType.Bool : dtype;
-  return elementwise(`${op}_${dtype}`, operands.map((d, i) => buf(`x${i}`, d, 8)), buf('out', result, 8), (k, args) => k.alu(op, ...args));
-}
 
 async function expectValid(source: string): Promise<void> {
   const messages = await validateWgsl(source);

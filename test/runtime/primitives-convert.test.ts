@@ -10,7 +10,7 @@ import { Graph } from '../../compiler/ir/graph.ts';
 import type { Node } from '../../compiler/ir/node.ts';
 import { Op } from '../../compiler/ir/op.ts';
 import { interpret } from '../../runtime/cpu/interpret.ts';
-import { BACKENDS, runOne, type Backend } from '../support/backend.ts';
+import { describeBackends, runOne, type Backend } from '../support/backend.ts';
 import {
   I32_MAX,
   I32_MIN,
@@ -81,7 +81,7 @@ const CAST_CASES: readonly CastCase[] = [
   { from: DType.Bool, to: DType.U32, rule: 'is 0 or 1', values: boolArb, naive: (x) => x },
 ];
 
-describe.each(BACKENDS)('cast on the $name', (backend) => {
+describeBackends('cast on the $name', (backend) => {
   it.each(CAST_CASES)('cast $from → $to $rule', (c) => {
     fc.assert(
       fc.property(tensorArb(anyShape, c.values), (x) => {
@@ -134,7 +134,7 @@ const BITCAST_CASES: readonly { from: DType; to: DType; values: fc.Arbitrary<num
   { from: DType.I32, to: DType.U32, values: i32Arb },
 ];
 
-describe.each(BACKENDS)('bitcast on the $name', (backend) => {
+describeBackends('bitcast on the $name', (backend) => {
   it.each(BITCAST_CASES)('bitcast $from → $to reinterprets the 32-bit pattern (DataView)', (c) => {
     fc.assert(
       fc.property(tensorArb(anyShape, c.values), (x) => {
@@ -174,7 +174,7 @@ describe.each(BACKENDS)('bitcast on the $name', (backend) => {
 
 // ---- iota and const -------------------------------------------------------------------
 
-describe.each(BACKENDS)('sources on the $name', (backend) => {
+describeBackends('sources on the $name', (backend) => {
   it('iota holds each element’s coordinate along its axis', () => {
     const cases = shapeArb({ minRank: 1, maxRank: 4, minDim: 0, maxDim: 5 }).chain((shape) =>
       fc.tuple(fc.constant(shape), fc.integer({ min: 0, max: shape.length - 1 }), fc.constantFrom(DType.I32, DType.U32, DType.F32)),

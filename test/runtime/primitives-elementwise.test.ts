@@ -8,7 +8,7 @@ import { Builder, type Operand } from '../../compiler/ir/builder.ts';
 import { DType } from '../../compiler/ir/dtype.ts';
 import type { Node } from '../../compiler/ir/node.ts';
 import { Op, type BinaryOp, type UnaryOp } from '../../compiler/ir/op.ts';
-import { BACKENDS, runOne, type Backend } from '../support/backend.ts';
+import { describeBackends, runOne, type Backend } from '../support/backend.ts';
 import {
   I32_MAX,
   I32_MIN,
@@ -92,7 +92,7 @@ const UNARY_CASES: readonly UnaryCase[] = [
   { op: Op.Not, dtype: DType.U32, rule: 'bitwise complement', values: u32Arb, naive: (x) => wrapInt(~BigInt(x), DType.U32), check: 'exact' },
 ];
 
-describe.each(BACKENDS)('unary primitives on the $name', (backend) => {
+describeBackends('unary primitives on the $name', (backend) => {
   it.each(UNARY_CASES)('$op on $dtype is $rule, elementwise', (c) => {
     fc.assert(
       fc.property(tensorArb(anyShape, c.values), (x) => {
@@ -229,7 +229,7 @@ const BINARY_CASES: readonly BinaryCase[] = [
 
 const COMPARISONS: ReadonlySet<BinaryOp> = new Set([Op.CmpLt, Op.CmpNe]);
 
-describe.each(BACKENDS)('binary primitives on equal shapes on the $name', (backend) => {
+describeBackends('binary primitives on equal shapes on the $name', (backend) => {
   it.each(BINARY_CASES)('$op on $dtype is $rule, elementwise', (c) => {
     const pair = anyShape.chain((s) => fc.tuple(tensorOf(s, c.left), tensorOf(s, c.right)));
     fc.assert(
@@ -317,7 +317,7 @@ const BROADCAST_CASES: readonly BroadcastCase[] = [
 const broadcastShapes = (n: number): fc.Arbitrary<number[][]> =>
   shapeArb({ maxRank: 4, maxSize: 120 }).chain((base) => fc.tuple(...Array.from({ length: n }, () => broadcastVariantArb(base))));
 
-describe.each(BACKENDS)('binary builder helpers broadcast with numpy rules on the $name', (backend) => {
+describeBackends('binary builder helpers broadcast with numpy rules on the $name', (backend) => {
   it.each(BROADCAST_CASES)('b.$name on $dtype equals the naive broadcast loop', (c) => {
     const operands = broadcastShapes(2).chain(([sa, sb]) => fc.tuple(tensorOf(sa!, c.values), tensorOf(sb!, c.values)));
     fc.assert(

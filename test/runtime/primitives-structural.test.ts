@@ -3,12 +3,12 @@
 // Views and indexing are compared exactly; sums within 1e-10 of Σ|terms|.
 
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { Builder } from '../../compiler/ir/builder.ts';
 import { DType } from '../../compiler/ir/dtype.ts';
 import type { Node, OpArgs } from '../../compiler/ir/node.ts';
 import { Op } from '../../compiler/ir/op.ts';
-import { BACKENDS, runMany, runOne } from '../support/backend.ts';
+import { describeBackends, runMany, runOne } from '../support/backend.ts';
 import * as naive from '../support/naive.ts';
 import {
   axesSubsetArb,
@@ -34,7 +34,7 @@ const floats = (options: naive.ShapeOptions = {}, values: fc.Arbitrary<number> =
 
 // ---- reductions -----------------------------------------------------------------------
 
-describe.each(BACKENDS)('reductions on the $name', (backend) => {
+describeBackends('reductions on the $name', (backend) => {
   const cases = (values: fc.Arbitrary<number>) =>
     floats({ minRank: 1, maxRank: 4 }, values).chain((x) => fc.tuple(fc.constant(x), axesSubsetArb(x.shape.length, 1)));
 
@@ -180,7 +180,7 @@ const VIEW_OPS = [Op.Reshape, Op.Permute, Op.Expand, Op.Pad, Op.Shrink, Op.Flip]
 /** Inputs with some size-1 axes, so expand has something to do. */
 const viewInput = floats({ maxRank: 4, maxDim: 4, maxSize: 120 }, floatArb(50));
 
-describe.each(BACKENDS)('view primitives on the $name', (backend) => {
+describeBackends('view primitives on the $name', (backend) => {
   it.each(VIEW_OPS)('%s with random arguments moves exactly the elements the naive index map says', (op) => {
     const cases = viewInput.chain((x) => fc.tuple(fc.constant(x), stepArb[op](x.shape)));
     fc.assert(
@@ -285,7 +285,7 @@ function dotCaseArb(values: fc.Arbitrary<number>): fc.Arbitrary<DotCase> {
     .chain(({ shapeA, shapeB, dims }) => fc.tuple(tensorOf(shapeA, values), tensorOf(shapeB, values)).map(([a, b]) => ({ a, b, dims })));
 }
 
-describe.each(BACKENDS)('dot on the $name', (backend) => {
+describeBackends('dot on the $name', (backend) => {
   it('contracts random batch/contract axis positions; output is batch, a’s free, b’s free', () => {
     fc.assert(
       fc.property(dotCaseArb(floatArb(10)), ({ a, b: bt, dims }) => {
@@ -378,7 +378,7 @@ function indexCaseArb(idxDtype: DType.I32 | DType.U32): fc.Arbitrary<IndexCase> 
     });
 }
 
-describe.each(BACKENDS)('gather and scatterAdd on the $name', (backend) => {
+describeBackends('gather and scatterAdd on the $name', (backend) => {
   it.each([DType.I32, DType.U32] as const)('gather with %s indices reads table[…, idx, …], 0 out of range', (idxDtype) => {
     fc.assert(
       fc.property(indexCaseArb(idxDtype), ({ table, axis, idx }) => {

@@ -1,22 +1,86 @@
 // Test support · the backends a primitive suite runs on. Each case builds a graph,
-// runs it here, and compares with test/support/naive.ts. Only the reference
-// interpreter exists on the host; GPU backends join this list where one is present.
+// runs it here, and compares with test/support/naive.ts. The reference interpreter
+// always runs; `cuda` runs where the CUDA driver, the addon and nvcc all exist and
+// is otherwise listed as a skipped describe block whose title says why.
 
+import { describe } from 'vitest';
+import { compile } from '../../compiler/compile.ts';
+import { findNvcc, missingNvccMessage, withPtxSync } from '../../compiler/codegen/ptx.ts';
 import { Graph } from '../../compiler/ir/graph.ts';
 import type { Node } from '../../compiler/ir/node.ts';
-import type { HostTensor } from '../../runtime/cpu/host-tensor.ts';
+import { hostTensor, type HostTensor } from '../../runtime/cpu/host-tensor.ts';
 import { interpret } from '../../runtime/cpu/interpret.ts';
+import { cudaAvailability, cudaDevice } from '../../runtime/cuda/device.ts';
 
 export type Inputs = Readonly<Record<string, ArrayLike<number>>>;
 
 export interface Backend {
   readonly name: string;
+  /** Arithmetic the backend carries out in: float64 (the interpreter) or float32 (GPUs). */
+  readonly precision: 'f64' | 'f32';
   run(graph: Graph, inputs: Inputs): Readonly<Record<string, HostTensor>>;
 }
 
-export const BACKENDS: readonly Backend[] = [
-  { name: 'interpreter', run: (graph, inputs) => interpret(graph, { inputs }).outputs },
+/** A backend with the reason it cannot run on this machine, if any. */
+export interface BackendEntry {
+  readonly backend: Backend;
+  readonly skip?: string;
+}
+
+const interpreter: Backend = { name: 'interpreter', precision: 'f64', run: (graph, inputs) => interpret(graph, { inputs }).outputs };
+
+/** Compiles for CUDA (PTX through nvcc), runs once on the driver synchronously, reads every output. */
+function runCuda(graph: Graph, inputs: Inputs): Readonly<Record<string, HostTensor>> {
+  const device = cudaDevice();
+  const program = withPtxSync(compile(graph, { target: 'cuda' }).program);
+  const buffers = program.buffers.map((b) => device.allocate(b.name, b.dtype, b.size));
+  try {
+    for (const [name, id] of Object.entries(program.inputs)) {
+      const values = inputs[name];
+      if (!values) throw new Error(`cuda backend: missing input ${name}`);
+      device.upload(buffers[id]!, values);
+    }
+    const kernels = program.kernels.map((k) => device.bind(device.compileSync(k), k.bindings.map((id) => buffers[id]!), k.grid));
+    device.submit(program.steps.map((s) => (s.kind === 'dispatch'
+      ? { kind: 'dispatch' as const, kernel: kernels[s.kernel]! }
+      : { kind: 'copy' as const, from: buffers[s.from]!, to: buffers[s.to]! })));
+    const names = Object.keys(program.outputs);
+    const data = device.downloadSync(names.map((n) => buffers[program.outputs[n]!]!));
+    return Object.fromEntries(names.map((n, i) => {
+      const b = program.buffers[program.outputs[n]!]!;
+      return [n, hostTensor(b.shape, data[i]!, b.dtype)];
+    }));
+  } finally {
+    for (const b of buffers) device.release(b);
+  }
+}
+
+function cudaSkip(): string | undefined {
+  const status = cudaAvailability();
+  if (!status.ok) return status.reason;
+  return findNvcc() ? undefined : missingNvccMessage();
+}
+
+export const ALL_BACKENDS: readonly BackendEntry[] = [
+  { backend: interpreter },
+  { backend: { name: 'cuda', precision: 'f32', run: runCuda }, ...(cudaSkip() ? { skip: cudaSkip()! } : {}) },
 ];
+
+/** The backends that can run here. */
+export const BACKENDS: readonly Backend[] = ALL_BACKENDS.filter((b) => !b.skip).map((b) => b.backend);
+
+/**
+ * describe.each over every backend: one block per backend, `$name` in the title
+ * replaced by its name; a backend that cannot run here gets a skipped block whose
+ * title ends with the reason, so the report shows it.
+ */
+export function describeBackends(title: string, body: (backend: Backend) => void): void {
+  for (const { backend, skip } of ALL_BACKENDS) {
+    const named = title.replaceAll('$name', backend.name);
+    if (skip) describe.skip(`${named} [skipped: ${skip}]`, () => body(backend));
+    else describe(named, () => body(backend));
+  }
+}
 
 export interface Ran {
   readonly out: HostTensor;

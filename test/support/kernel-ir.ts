@@ -197,3 +197,16 @@ export function program(
     params: byRole('param'),
   };
 }
+
+/** How many operands an ALU op takes. */
+export function arity(op: Alu): number {
+  if (op === Alu.Select) return 3;
+  return [Alu.Neg, Alu.Not, Alu.Recip, Alu.Sqrt, Alu.Exp2, Alu.Log2, Alu.Sin, Alu.Trunc, Alu.Erf].includes(op) ? 1 : 2;
+}
+
+/** out[i] = op(a[i], b[i], …) over 8 elements. */
+export function opKernel(op: Alu, dtype: DType): Kernel {
+  const operands = op === Alu.Select ? [DType.Bool, dtype, dtype] : new Array<DType>(arity(op)).fill(dtype);
+  const result = COMPARE.has(op) ? DType.Bool : dtype;
+  return elementwise(`${op}_${dtype}`, operands.map((d, i) => buf(`x${i}`, d, 8)), buf('out', result, 8), (k, args) => k.alu(op, ...args));
+}

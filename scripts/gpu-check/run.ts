@@ -1,0 +1,96 @@
+// GPU check · the side that runs on the GPU machine, bundled by pack.ts into one
+// .mjs for the Node binary carried along (the machine has the CUDA driver, no Node,
+// no nvcc). In: check.json and bench.json (CUDA Programs with PTX, made by pack.ts)
+// and an output folder. Out: one line per check case and the closing line
+// `cuda suite: N passed, N failed`, then kiln's median time per bench case in
+// <out>/kiln-bench.json (bench/torch/bench.py times the same workloads in PyTorch).
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Executor } from '../../runtime/executor.ts';
+import { cudaAvailability, cudaDevice } from '../../runtime/cuda/device.ts';
+import type { BenchCase, CheckCase } from './corpus.ts';
+import { benchValues } from './values.ts';
+
+const [checkPath, benchPath, outDir] = process.argv.slice(2);
+if (!checkPath || !benchPath || !outDir) throw new Error('usage: run.mjs check.json bench.json out-dir');
+
+const status = cudaAvailability();
+if (!status.ok) {
+  console.error(`kiln gpu-check: CUDA is unavailable: ${status.reason}`);
+  process.exit(2);
+}
+const device = cudaDevice();
+console.log(`kiln gpu-check on ${device.description}, driver ${status.driverVersion}`);
+
+function worstError(got: Float64Array, want: readonly number[]): { error: number; at: number } {
+  let error = 0;
+  let at = -1;
+  want.forEach((w, i) => {
+    const e = Math.abs(got[i]! - w) / (1 + Math.abs(w));
+    if (!(e <= error)) {
+      error = e;
+      at = i;
+    }
+  });
+  return { error, at };
+}
+
+let passed = 0;
+let failed = 0;
+const checks = JSON.parse(readFileSync(checkPath, 'utf8')) as CheckCase[];
+for (const c of checks) {
+  const started = performance.now();
+  try {
+    const exec = await Executor.create(device, c.program);
+    for (const [name, values] of Object.entries(c.params)) if (name in c.program.params) exec.setParam(name, values);
+    // Twice: the first run captures the CUDA graph, the second replays it; both must match.
+    const inputs = Object.fromEntries(Object.entries(c.inputs).filter(([name]) => name in c.program.inputs));
+    for (const pass of ['captured', 'replayed']) {
+      if (pass === 'replayed') for (const [name, values] of Object.entries(c.params)) if (name in c.program.params) exec.setParam(name, values);
+      const out = await exec.run(inputs, { read: Object.keys(c.expected) });
+      const problems = Object.entries(c.expected).map(([name, want]) => ({ name, ...worstError(out[name]!.data, want) }))
+        .filter((r) => !(r.error <= c.tolerance));
+      if (problems.length > 0) {
+        const p = problems[0]!;
+        throw new Error(`${pass} run: output ${p.name}[${p.at}] = ${out[p.name]!.data[p.at]}, interpreter ${c.expected[p.name]![p.at]} (relative error ${p.error.toExponential(2)} > ${c.tolerance})`);
+      }
+    }
+    exec.dispose();
+    passed++;
+    console.log(`ok   ${c.name} (${c.program.kernels.length} kernels, ${(performance.now() - started).toFixed(0)} ms)`);
+  } catch (error) {
+    failed++;
+    console.log(`FAIL ${c.name}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+console.log(`cuda suite: ${passed} passed, ${failed} failed`);
+
+const results: Record<string, { title: string; ms: number; runs: number; gflops?: number } | { title: string; error: string }> = {};
+const benches = JSON.parse(readFileSync(benchPath, 'utf8')) as BenchCase[];
+for (const b of benches) {
+  try {
+    const exec = await Executor.create(device, b.program);
+    for (const [name, values] of Object.entries(benchValues(b.params))) if (name in b.program.params) exec.setParam(name, values);
+    const run = (): Promise<unknown> => exec.run(b.inputs, { read: b.read });
+    for (let i = 0; i < 3; i++) await run();
+    const times: number[] = [];
+    const budget = performance.now() + 5000;
+    while (times.length < 5 || (times.length < 50 && performance.now() < budget)) {
+      const t0 = performance.now();
+      await run();
+      times.push(performance.now() - t0);
+    }
+    times.sort((x, y) => x - y);
+    const ms = times[Math.floor(times.length / 2)]!;
+    results[b.name] = { title: b.title, ms, runs: times.length, ...(b.flops ? { gflops: b.flops / ms / 1e6 } : {}) };
+    console.log(`bench ${b.name}: median ${ms.toFixed(3)} ms over ${times.length} runs`);
+    exec.dispose();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    results[b.name] = { title: b.title, error: message };
+    console.log(`bench ${b.name} FAILED: ${message}`);
+  }
+}
+writeFileSync(join(outDir, 'kiln-bench.json'), JSON.stringify(results, null, 2));
+process.exit(failed > 0 ? 1 : 0);
