@@ -9,6 +9,7 @@ import { Op } from '../../compiler/ir/op.ts';
 import type { InterpretOptions } from '../cpu/interpret.ts';
 import { runStep } from '../cpu/step.ts';
 import { Executor } from '../executor.ts';
+import { loadTunedTiles, saveTunedTiles, tuneMatmuls } from '../tune/autotune.ts';
 import { webgpuDevice } from '../webgpu/device.ts';
 
 export type StepDevice = 'cpu' | 'webgpu';
@@ -23,6 +24,11 @@ export interface StepRunner {
 export interface StepRunnerOptions {
   /** Interpreter precision ('f64' default; 'f32' to compare with a GPU step for step). */
   readonly precision?: InterpretOptions['precision'];
+  /**
+   * WebGPU: time the matmul tile candidates for this step's kernels on the live adapter
+   * first and cache the winners (runtime/tune/autotune.ts). Cached winners are always used.
+   */
+  readonly tune?: boolean;
 }
 
 export async function createStepRunner(device: StepDevice, graph: Graph, params: Readonly<Record<string, Float64Array>>, options: StepRunnerOptions = {}): Promise<StepRunner> {
@@ -40,7 +46,8 @@ export async function createStepRunner(device: StepDevice, graph: Graph, params:
     };
   }
   const gpu = await webgpuDevice();
-  const { program } = compile(graph, gpu.compileOptions());
+  if (options.tune) saveTunedTiles(gpu.adapterDescription, await tuneMatmuls(gpu, graph, gpu.compileOptions()));
+  const { program } = compile(graph, { ...gpu.compileOptions(), tunedTiles: loadTunedTiles(gpu.adapterDescription) });
   const exec = await Executor.create(gpu, program);
   for (const name of Object.keys(program.params)) {
     const values = params[name];
