@@ -91,6 +91,7 @@ export interface ScheduleOptions {
 
 const isReduce = (n: Node): n is ReduceNode => n.op === Op.ReduceSum || n.op === Op.ReduceMax;
 const isElementwise = (op: Op) => isUnary(op) || isBinary(op) || op === Op.Where || op === Op.Cast || op === Op.Bitcast;
+const TRANSCENDENTAL: ReadonlySet<Op> = new Set([Op.Exp2, Op.Log2, Op.Sin, Op.Erf, Op.Sqrt, Op.Recip]);
 const isBufferSource = (n: Node) => n.op === Op.Input || n.op === Op.Param;
 const isInlineSource = (n: Node) => n.op === Op.Const || n.op === Op.Iota;
 
@@ -259,8 +260,8 @@ class Scheduler {
 
   /**
    * Whether a dot operand is cheap to recompute at each load: elementwise math over at
-   * most 4 buffers (a cast, silu(c) before adaLN, the concatenation of dq, dk, dv, a
-   * modulated layerNorm) with no template inside (a dot that took the math as its
+   * most 4 buffers with no transcendental per element (a cast, the concatenation of dq,
+   * dk, dv, a modulated layerNorm) and no template inside (a dot that took the math as its
    * epilogue computes it once per element instead). Attention operands stay views:
    * the attention templates reload k and v once per query row.
    */
@@ -271,7 +272,10 @@ class Scheduler {
     // keep-dims reshapes line up): a norm's row statistics, which the template computes once per row.
     const rowStatistic = (m: Node) => isReduce(m) && m.srcs[0]!.shape.length === operand.shape.length &&
       m.arg.axes.length === contracted.size && m.arg.axes.every((ax) => contracted.has(operand.shape.length - 1 - ax));
-    return region.every((m) => (!isReduce(m) || rowStatistic(m)) && !isTemplate(m) && m.op !== Op.Gather && m.op !== Op.RandomBits) &&
+    // A transcendental per element (GELU's erf, SiLU's exp) would be recomputed at each of the
+    // operand's N/tn loads; per-row statistics (a norm's rsqrt) are computed once per row.
+    const perElementTranscendental = (m: Node) => TRANSCENDENTAL.has(m.op) && size(m.shape) === size(operand.shape);
+    return region.every((m) => (!isReduce(m) || rowStatistic(m)) && !isTemplate(m) && m.op !== Op.Gather && m.op !== Op.RandomBits && !perElementTranscendental(m)) &&
       reads.length <= 4;
   }
 
