@@ -176,18 +176,8 @@ class Scheduler {
   }
 
   private computeReads(root: Node): Node[] {
-    const out: Node[] = [];
-    const seen = new Set<number>();
-    for (const n of this.region(root)) {
-      for (const s of n.srcs) {
-        if (this.isBuffer(s) && !seen.has(s.id)) {
-          seen.add(s.id);
-          out.push(s);
-        }
-      }
-    }
     if (isBufferSource(root) && !this.realized.has(root.id)) return [root];
-    return out;
+    return this.readsOf(this.region(root));
   }
 
   expensive(n: Node): boolean {
