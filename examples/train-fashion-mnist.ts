@@ -5,11 +5,14 @@
 
 import { pathToFileURL } from 'node:url';
 import { DType, initParams, spec, trainStep, warmupCosine } from '../dsl/index.ts';
-import { threefry2x32 } from '../compiler/ir/random.ts';
+import { permutation } from '../runtime/data/order.ts';
 import { CLASSIFIER_TINY, classifierLogits, crossEntropy, type ClassifierConfig } from '../models/classifier.ts';
 import { loadFashionMnist, type LabelledImages } from '../runtime/data/idx.ts';
 import { createStepRunner, type StepDevice } from '../runtime/train/step-runner.ts';
 import type { InterpretOptions } from '../runtime/cpu/interpret.ts';
+
+// Re-exported from its new home so callers of the example keep working.
+export { permutation };
 
 export interface TrainOptions {
   readonly steps: number;
@@ -27,17 +30,6 @@ export interface TrainOptions {
 export interface TrainResult {
   readonly losses: number[];
   readonly accuracies: number[];
-}
-
-/** A seeded permutation of 0…n−1 (Fisher–Yates driven by Threefry). */
-export function permutation(n: number, seed: number): Uint32Array {
-  const order = Uint32Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const [bits] = threefry2x32(seed, 0x5eed, i, 0);
-    const j = bits % (i + 1);
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
-  return order;
 }
 
 export async function trainFashionMnist(options: TrainOptions): Promise<TrainResult> {
