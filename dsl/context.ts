@@ -28,12 +28,17 @@ export function spec(shape: Shape, dtype: DType = DType.F32): InputSpec {
 
 /** Name of the u32[2] graph input that seeds ctx.rng(). */
 export const RNG_INPUT = 'rng';
+/** Output-name prefix of the assign nodes that write new parameter and state values. */
+export const ASSIGN_PREFIX = 'assign:';
 
 /** State shared by every scoped Context of one trace. */
 class Tracer implements TensorOwner {
   readonly builder = new Builder();
   readonly regions = new Map<number, CheckpointRegion>();
   readonly params = new Map<string, { spec: ParamSpec; node: Node }>();
+  /** Latest value written to each persistent state (full name → value), emitted as assigns. */
+  readonly stateWrites = new Map<string, Node>();
+  readonly stateNames = new Set<string>();
   rngKey: Tensor<readonly [2], DType.U32> | undefined;
   rngCount = 0;
 }
@@ -88,6 +93,39 @@ export class Context {
     const entry = this.tracer.params.get(this.qualify(name))!;
     this.tracer.params.set(entry.spec.name, { spec: { ...entry.spec, frozen: true }, node: entry.node });
     return tensor;
+  }
+
+  /**
+   * Persistent state that is not trained (spectral-norm vectors, LeCAM EMAs — torch's buffers):
+   * a frozen parameter whose current value this returns. `setState` writes a new value; the
+   * trace then ends with one `assign:<name>` output per written state holding its last value,
+   * so a runtime updates it in place like optimiser state. A read after a write in the same
+   * trace sees the written value (torch's in-place buffer updates, e.g. one power iteration
+   * per discriminator call).
+   * @example const u = ctx.state('weight_u', [out] as const, init.normal(1));
+   *          ctx.setState('weight_u', nextU);
+   */
+  state<const S extends Shape>(name: string, shape: S, initializer: Init): Tensor<S, DType.F32> {
+    const full = this.qualify(name);
+    const declared = this.frozenParam(name, shape, initializer);
+    this.tracer.stateNames.add(full);
+    const written = this.tracer.stateWrites.get(full);
+    return written ? new Tensor<S, DType.F32>(written, this.tracer) : declared;
+  }
+
+  /**
+   * Writes a new value into a state declared with `ctx.state` (never differentiated through:
+   * the value is stop-gradient'ed, as torch updates buffers without autograd).
+   * @example ctx.setState('logits_real_ema', ema.mul(decay).add(mean.mul(1 - decay)));
+   */
+  setState(name: string, value: Tensor<Shape, DType.F32>): void {
+    const full = this.qualify(name);
+    const entry = this.tracer.params.get(full);
+    if (!entry || !this.tracer.stateNames.has(full)) throw new Error(`setState: "${full}" is not a state declared with ctx.state`);
+    if (formatShape(entry.spec.shape) !== formatShape(value.shape) || entry.spec.dtype !== value.dtype) {
+      throw new ShapeError('setState', [entry.spec.shape, value.shape], `"${full}" is a ${entry.spec.dtype}${formatShape(entry.spec.shape)} state`);
+    }
+    this.tracer.stateWrites.set(full, value.stopGradient().node);
   }
 
   /** Whether a declared parameter (full name) is frozen. */
@@ -155,6 +193,11 @@ export function trace<I extends Record<string, InputSpec>>(fn: (ctx: Context, in
   const symbolic = Object.fromEntries(Object.entries(inputs).map(([name, s]) => [name, ctx.input(name, s.shape, s.dtype)])) as TensorsOf<I>;
   const result = fn(ctx, symbolic);
   const outputs = result instanceof Tensor ? [{ name: 'out', node: result.node }] : Object.entries(result).map(([name, t]) => ({ name, node: t.node }));
+  for (const [name, value] of tracer.stateWrites) {
+    const output = `${ASSIGN_PREFIX}${name}`;
+    if (outputs.some((o) => o.name === output)) throw new Error(`trace: the state "${name}" is written by ctx.setState and also returned as "${output}"`);
+    outputs.push({ name: output, node: tracer.builder.assign(tracer.params.get(name)!.node, value) });
+  }
   const graph = new Graph(outputs);
   // Every declared parameter is part of the model's state dict, even one no output reads
   // (MAETok's decoder final-norm modulation is such a tensor in the reference).

@@ -3,11 +3,13 @@
 // optimiser state are params of the graph updated by assign nodes, so a runtime
 // keeps them on the device and updates them in place; the step's outputs are the
 // loss, the gradient norm, the learning rate and any metrics the loss returns.
+// States the loss writes with ctx.setState (spectral-norm vectors, LeCAM EMAs)
+// become assign outputs of the same program (see trace in context.ts).
 
 import type { DType } from '../compiler/ir/dtype.ts';
 import { topoSort } from '../compiler/ir/graph.ts';
 import { grad } from './autodiff.ts';
-import { trace, type Context, type InputSpec, type Traced, type TensorsOf } from './context.ts';
+import { ASSIGN_PREFIX, trace, type Context, type InputSpec, type Traced, type TensorsOf } from './context.ts';
 import { init, type ParamSpec } from './init.ts';
 import { assign } from './nn/functional.ts';
 import { adamw, clipGradNorm, decaysByDefault, emaUpdate, globalNorm, type AdamWOptions, type Schedule } from './optim.ts';
@@ -18,8 +20,7 @@ type F32 = Tensor<Shape, DType.F32>;
 
 /** Graph input holding the 1-based step number (f32 scalar): drives bias correction and the schedule. */
 export const STEP_INPUT = 'step';
-/** Output-name prefix of the assign nodes that write new parameter and state values. */
-export const ASSIGN_PREFIX = 'assign:';
+export { ASSIGN_PREFIX };
 export const OPTIM_M_PREFIX = 'optim.m.';
 export const OPTIM_V_PREFIX = 'optim.v.';
 export const EMA_PREFIX = 'ema.';
@@ -82,6 +83,7 @@ export function trainStep<I extends Record<string, InputSpec>>(lossFn: (ctx: Con
     return outputs;
   }, inputs);
   const assigned = new Set(traced.graph.params.filter((p) => traced.graph.outputs.some((o) => o.name === `${ASSIGN_PREFIX}${p.arg.name}`)).map((p) => p.arg.name));
-  return { ...traced, trained: traced.params.filter((p) => assigned.has(p.name) && !isState(p.name)) };
+  // Persistent states written by the loss (ctx.setState) are assigned too, but frozen: not trained.
+  return { ...traced, trained: traced.params.filter((p) => assigned.has(p.name) && !isState(p.name) && p.frozen !== true) };
 }
 

@@ -26,6 +26,7 @@ import {
   type Shape,
   type Tensor,
 } from '../dsl/index.ts';
+import { RECONSTRUCTION_OUTPUT, generatorAdversarialTerm, type AdversarialOptions } from './adversarial.ts';
 import { hogFeatures, type HogConfig } from './hog.ts';
 import { modulatedBlock, vitBlock } from './vit.ts';
 
@@ -223,6 +224,12 @@ export function maetokAuxDecode(ctx: Context, h: F32, config: MAETokConfig, targ
   return Linear(ctx, `to_pixel_${target.name}`, tokens, target.dim, { weightInit: init.fanInUniform(), biasInit: init.fanInUniform() });
 }
 
+/** The pixel decoder's last layer W (`decoder.to_pixel.model.weight`), where the adaptive GAN weight is measured (spec §2.7). */
+export function pixelHeadWeight(ctx: Context, config: MAETokConfig): F32 {
+  const out = config.patch * config.patch * config.imageChannels;
+  return ctx.child('decoder').child('to_pixel').child('model').param('weight', [out, config.decoder.width], init.fanInUniform());
+}
+
 // ---- stage-1 training loss ------------------------------------------------------------
 
 /** A frozen feature network standing in for DINOv2 / SigLIP: images → (B, N, dim) per-token features. */
@@ -235,6 +242,12 @@ export interface Stage1Options {
   readonly maskRatio?: F32;
   /** Perceptual term w·L_per on a teacher (spec §2.7 warms w up over the first steps; pass the current w). */
   readonly perceptual?: { readonly teacher: Teacher; readonly weight: F32 | number };
+  /**
+   * The adversarial term λ·w_d(s)·L_adv (models/adversarial.ts). Adds the metrics `adv` and
+   * `lambda` and the output `reconstruction` (x̂, for the discriminator step). The step must
+   * not train the discriminator: `trainable: generatorTrainable`.
+   */
+  readonly adversarial?: AdversarialOptions;
 }
 
 export interface Stage1Losses {
@@ -244,8 +257,8 @@ export interface Stage1Losses {
 }
 
 /**
- * MAETok stage-1 loss (spec §2.7, without the adversarial term):
- * L = mse(x̂, x) [+ w·L_per] + Σ_targets masked aux loss — MSE over masked tokens for HOG,
+ * MAETok stage-1 loss (spec §2.7):
+ * L = mse(x̂, x) [+ w·L_per] [+ λ·w_d·L_adv] + Σ_targets masked aux loss — MSE over masked tokens for HOG,
  * negative cosine over masked tokens for teacher features. Targets use the unmasked image.
  */
 export function maetokStage1Loss(ctx: Context, images: F32, config: MAETokConfig, options: Stage1Options = {}): Stage1Losses {
@@ -264,6 +277,7 @@ export function maetokStage1Loss(ctx: Context, images: F32, config: MAETokConfig
     losses.perceptual = perceptual;
     total = total.add(perceptual.mul(options.perceptual.weight));
   }
+  if (options.adversarial) total = addAdversarial(ctx, losses, total, reconstruction, config, options.adversarial);
   const masked = mask.sum().maximum(1);
   for (const target of config.auxTargets) {
     const predicted = maetokAuxDecode(ctx, h, config, target);
@@ -280,6 +294,18 @@ export function maetokStage1Loss(ctx: Context, images: F32, config: MAETokConfig
     total = total.add(losses[target.name]!);
   }
   return { ...losses, loss: total, rec };
+}
+
+/**
+ * Adds λ·w_d·L_adv to `nll` (L_rec + w_p·L_per so far, which also sets λ) and records the
+ * metrics `adv`, `lambda` and the `reconstruction` output.
+ */
+function addAdversarial(ctx: Context, losses: Record<string, F32>, nll: F32, reconstruction: F32, config: MAETokConfig, options: AdversarialOptions): F32 {
+  const { term, adv, lambda } = generatorAdversarialTerm(ctx, reconstruction, nll, pixelHeadWeight(ctx, config), options);
+  losses.adv = adv;
+  losses.lambda = lambda;
+  losses[RECONSTRUCTION_OUTPUT] = reconstruction;
+  return nll.add(term) as F32;
 }
 
 // ---- perceptual loss, stage 2, latent normalisation ---------------------------------------
@@ -311,13 +337,15 @@ export interface Stage2Options {
   readonly step: F32;
   readonly annealSteps: number;
   readonly perceptual?: { readonly teacher: Teacher; readonly weight: number };
+  /** The adversarial term, as in Stage1Options (its step defaults to `step` above). */
+  readonly adversarial?: AdversarialOptions;
 }
 
 /**
  * MAETok stage 2 (spec §2.10): the frozen encoder still masks its input with the annealed ratio;
  * the pixel decoder learns L_rec (+ w·L_per). The auxiliary decoders are dropped.
  */
-export function maetokStage2Loss(ctx: Context, images: F32, config: MAETokConfig, options: Stage2Options): { loss: F32; rec: F32; ratio: F32 } {
+export function maetokStage2Loss(ctx: Context, images: F32, config: MAETokConfig, options: Stage2Options): { loss: F32; rec: F32; ratio: F32; readonly [metric: string]: F32 } {
   const batch = images.shape[0]!;
   const key = ctx.rng();
   const ratio = annealedMaskRatio(options.step, options.annealSteps);
@@ -325,8 +353,10 @@ export function maetokStage2Loss(ctx: Context, images: F32, config: MAETokConfig
   const reconstruction = maetokDecode(ctx, h, config, foldIn(key, 2));
   const rec: F32 = mse(reconstruction, images);
   const p = options.perceptual;
-  const loss = p ? (rec.add(perceptualLoss(ctx, reconstruction, images, p.teacher).mul(p.weight)) as F32) : rec;
-  return { loss, rec, ratio };
+  const nll = p ? (rec.add(perceptualLoss(ctx, reconstruction, images, p.teacher).mul(p.weight)) as F32) : rec;
+  const metrics: Record<string, F32> = {};
+  const loss = options.adversarial ? addAdversarial(ctx, metrics, nll, reconstruction, config, { step: options.step, ...options.adversarial }) : nll;
+  return { ...metrics, loss, rec, ratio };
 }
 
 /** Scalar latent statistics over a set of encoded latents (spec §2.11: kiln recomputes μ, σ). */
