@@ -14,7 +14,7 @@ import { Op, type ViewOp } from './ir/op.ts';
 import { foldGrid, type TargetFeatures } from './kernel/ir.ts';
 import { lowerKernel } from './kernel/lower.ts';
 import { dotGeometry, type MatmulTile } from './kernel/templates/matmul.ts';
-import { DEFAULT_FLAT_WORKGROUP, DEFAULT_MATMUL_TILES, SOFTWARE_ROW_WORKGROUP, type AdapterClass } from './kernel/templates/tiles.ts';
+import { DEFAULT_FLAT_WORKGROUP, SOFTWARE_ROW_WORKGROUP, defaultMatmulTile, type AdapterClass } from './kernel/templates/tiles.ts';
 import { verifyKernel } from './kernel/verify.ts';
 import type { BufferRole, OutputView, Program, ProgramBuffer, ProgramKernel, ProgramStep } from './program.ts';
 import { kernelRoots } from './schedule/group.ts';
@@ -59,7 +59,7 @@ export interface CompileOptions {
   readonly debug?: number;
   /** Optional device capabilities (absent = core WebGPU: no f16, no subgroups); a live device's come from device.compileOptions(). */
   readonly features?: TargetFeatures;
-  /** Register tile of the matmul template (default: DEFAULT_MATMUL_TILES for the adapter class). */
+  /** Register tile of the matmul template (default: defaultMatmulTile for the adapter class and output size). */
   readonly matmulTile?: MatmulTile;
   /** Per-kernel tiles by tune key (ProgramKernel.tuneKey), e.g. autotune's cached winners; they override matmulTile. */
   readonly tunedTiles?: ReadonlyMap<string, MatmulTile>;
@@ -126,7 +126,7 @@ export function compile(graph: Graph, options: CompileOptions = {}): Compiled {
   const kernels: ProgramKernel[] = sched.kernels.map((k, i) => {
     const tuneKey = k.template?.op === Op.Dot ? matmulTuneKey(k) : undefined;
     const tuned = tuneKey === undefined ? undefined : options.tunedTiles?.get(tuneKey);
-    const ir = lowerKernel(k, { name: kernelName(i, k), workgroupSize, bufferName: (n) => buffers[bufferOf.get(n.id)!]!.name, features: features ?? {}, ...(rowWorkgroupSize ? { rowWorkgroupSize } : {}), flatWorkgroupSize: options.workgroupSize ?? DEFAULT_FLAT_WORKGROUP[options.adapter ?? 'gpu'], matmulTile: tuned ?? options.matmulTile ?? DEFAULT_MATMUL_TILES[options.adapter ?? 'gpu'] });
+    const ir = lowerKernel(k, { name: kernelName(i, k), workgroupSize, bufferName: (n) => buffers[bufferOf.get(n.id)!]!.name, features: features ?? {}, ...(rowWorkgroupSize ? { rowWorkgroupSize } : {}), flatWorkgroupSize: options.workgroupSize ?? DEFAULT_FLAT_WORKGROUP[options.adapter ?? 'gpu'], matmulTile: tuned ?? options.matmulTile ?? defaultMatmulTile(options.adapter ?? 'gpu', size(k.root.shape)) });
     verifyKernel(ir);
     const grid = foldGrid(ir.workgroups, limits.maxComputeWorkgroupsPerDimension);
     const source = target === 'cuda' ? printCuda(ir, { grid }) : printWgsl(ir, { grid });

@@ -10,7 +10,7 @@ import type { DType } from '../compiler/ir/dtype.ts';
 import type { Node } from '../compiler/ir/node.ts';
 import type { Program, ProgramBuffer, ProgramKernel } from '../compiler/program.ts';
 import { view } from './cpu/ops.ts';
-import type { BoundKernel, Device, DeviceBuffer, DeviceStep } from './device.ts';
+import type { BoundKernel, CompiledKernel, Device, DeviceBuffer, DeviceStep } from './device.ts';
 
 export interface ExecutorOptions {
   /** Dump level (see compiler/debug.ts); defaults to KILN_DEBUG. */
@@ -73,7 +73,16 @@ export class Executor {
     }
     if (debug >= 4) for (const kernel of program.kernels) console.error(`kiln: ${kernel.name} source:\n${kernel.source}`);
 
-    const compiled = await Promise.all(program.kernels.map((k) => device.compile(k)));
+    // Kernels with identical source (the same block repeated at every depth) share one
+    // pipeline: a 28-block model compiles each distinct kernel once, not 28 times.
+    const bySource = new Map<string, Promise<CompiledKernel>>();
+    const compiled = await Promise.all(program.kernels.map((k) => {
+      const key = `${k.entryPoint}\n${k.source.replace(/\/\/.*$/gm, '')}`; // comments name the kernel and its buffers
+      let pending = bySource.get(key);
+      if (!pending) bySource.set(key, (pending = device.compile(k)));
+      return pending;
+    }));
+    if (debug >= 1) console.error(`kiln: ${bySource.size} distinct kernel source(s) of ${program.kernels.length}`);
     const bound: BoundKernel[] = program.kernels.map((k, i) =>
       device.bind(compiled[i]!, k.bindings.map((id) => allocated.get(id)!), k.grid));
     const steps: DeviceStep[] = program.steps.map((step, i): DeviceStep => {
