@@ -262,9 +262,20 @@ class Scheduler {
     // keep-dims reshapes line up): a norm's row statistics, which the template computes once per row.
     const rowStatistic = (m: Node) => isReduce(m) && m.srcs[0]!.shape.length === operand.shape.length &&
       m.arg.axes.length === contracted.size && m.arg.axes.every((ax) => contracted.has(operand.shape.length - 1 - ax));
-    // A transcendental per element (GELU's erf, SiLU's exp) would be recomputed at each of the
-    // operand's N/tn loads; per-row statistics (a norm's rsqrt) are computed once per row.
-    const perElementTranscendental = (m: Node) => TRANSCENDENTAL.has(m.op) && size(m.shape) === size(operand.shape);
+    // A transcendental (GELU's erf, SiLU's exp, RoPE's sin and cos of a broadcast angle table)
+    // would be recomputed at each of the operand's N/tn loads: 25× slower dW of MAETok's
+    // RoPE'd qkv on lavapipe. One applied to row statistics (a norm's rsqrt of its variance)
+    // is per row and stays.
+    const inRegion = new Set(region.map((m) => m.id));
+    const onStatistics = new Map<number, boolean>();
+    const dependsOnReduce = (m: Node): boolean => {
+      const known = onStatistics.get(m.id);
+      if (known !== undefined) return known;
+      const result = isReduce(m) || (inRegion.has(m.id) && m.srcs.some(dependsOnReduce));
+      onStatistics.set(m.id, result);
+      return result;
+    };
+    const perElementTranscendental = (m: Node) => TRANSCENDENTAL.has(m.op) && !dependsOnReduce(m);
     return region.every((m) => (!isReduce(m) || rowStatistic(m)) && !isTemplate(m) && m.op !== Op.Gather && m.op !== Op.RandomBits && !perElementTranscendental(m)) &&
       reads.length <= 4;
   }
