@@ -1,24 +1,36 @@
-// Runtime · one interface for running a compiled step (a train step or a forward
-// pass) repeatedly on any device. Parameters and optimiser state are loaded once
-// and stay where the device keeps them (host arrays for the interpreter, device
-// buffers for WebGPU); each run feeds inputs and returns the non-assign outputs.
+// Runtime · one interface for running a compiled program (a train step or a
+// forward pass) repeatedly on any device. In: a Graph and initial parameter
+// values. Out: a runner whose parameters and optimiser state stay where the
+// device keeps them (host arrays for the interpreter, device buffers for WebGPU
+// and CUDA); each run feeds inputs and returns the outputs asked for. The whole
+// state can be read and written, which is what checkpoints and resume need.
 
 import { compile } from '../../compiler/compile.ts';
+import { withPtx } from '../../compiler/codegen/ptx.ts';
 import type { Graph } from '../../compiler/ir/graph.ts';
 import { Op } from '../../compiler/ir/op.ts';
 import type { InterpretOptions } from '../cpu/interpret.ts';
 import { runStep } from '../cpu/step.ts';
+import { cudaAvailability, cudaDevice } from '../cuda/device.ts';
 import { Executor } from '../executor.ts';
 import { loadTunedTiles, saveTunedTiles, tuneMatmuls } from '../tune/autotune.ts';
 import { webgpuDevice } from '../webgpu/device.ts';
 
-export type StepDevice = 'cpu' | 'webgpu';
+export type StepDevice = 'cpu' | 'webgpu' | 'cuda';
+export const STEP_DEVICES: readonly StepDevice[] = ['cpu', 'webgpu', 'cuda'];
 
 export interface StepRunner {
   readonly device: StepDevice;
-  /** Runs one step; returns the outputs that are not in-place updates. */
-  run(inputs: Readonly<Record<string, ArrayLike<number> | number>>): Promise<Record<string, Float64Array>>;
+  /** Every parameter of the program: weights, optimiser moments, EMA, persistent state. */
+  readonly paramNames: readonly string[];
+  readonly paramShapes: Readonly<Record<string, readonly number[]>>;
+  /** The inputs a run takes (a program without randomness has no `rng`). */
+  readonly inputNames: readonly string[];
+  /** Runs once; returns `read` (default: every output that is not an in-place update). */
+  run(inputs: Readonly<Record<string, ArrayLike<number> | number>>, read?: readonly string[]): Promise<Record<string, Float64Array>>;
   readParam(name: string): Promise<Float64Array>;
+  writeParam(name: string, values: ArrayLike<number>): void;
+  dispose(): void;
 }
 
 export interface StepRunnerOptions {
@@ -31,35 +43,69 @@ export interface StepRunnerOptions {
   readonly tune?: boolean;
 }
 
-export async function createStepRunner(device: StepDevice, graph: Graph, params: Readonly<Record<string, Float64Array>>, options: StepRunnerOptions = {}): Promise<StepRunner> {
+/** CUDA where a driver and GPU answer, else WebGPU where an adapter exists, else the interpreter. */
+export async function bestDevice(): Promise<StepDevice> {
+  if (cudaAvailability().ok) return 'cuda';
+  try {
+    await webgpuDevice();
+    return 'webgpu';
+  } catch {
+    return 'cpu';
+  }
+}
+
+export async function createStepRunner(device: StepDevice, graph: Graph, params: Readonly<Record<string, ArrayLike<number>>>, options: StepRunnerOptions = {}): Promise<StepRunner> {
   const reported = graph.outputs.filter((o) => o.node.op !== Op.Assign).map((o) => o.name);
+  const paramShapes = Object.fromEntries(graph.params.map((p) => [p.arg.name, p.shape]));
+  const paramNames = Object.keys(paramShapes);
+  const inputNames = graph.inputs.map((n) => n.arg.name);
+  const missing = paramNames.filter((name) => !params[name]);
+  if (missing.length) throw new Error(`createStepRunner: no initial value for param(s) ${missing.slice(0, 5).map((n) => `"${n}"`).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`);
+  const sizeOf = (name: string) => paramShapes[name]!.reduce((a, b) => a * b, 1);
+  const checkWrite = (name: string, values: ArrayLike<number>) => {
+    if (!(name in paramShapes)) throw new Error(`writeParam: the program has no param "${name}"`);
+    if (values.length !== sizeOf(name)) throw new Error(`writeParam: param "${name}" is [${paramShapes[name]!.join(', ')}] (${sizeOf(name)} values), got ${values.length}`);
+  };
   if (device === 'cpu') {
-    const state: Record<string, Float64Array> = { ...params };
+    const state: Record<string, Float64Array> = Object.fromEntries(paramNames.map((name) => [name, Float64Array.from(params[name]!)]));
     const precision = options.precision ?? 'f64';
     return {
-      device,
-      run: async (inputs) => {
+      device, paramNames, paramShapes, inputNames,
+      run: async (inputs, read = reported) => {
         const out = runStep(graph, state, inputs, { precision });
-        return Object.fromEntries(reported.map((name) => [name, out[name]!.data]));
+        return Object.fromEntries(read.map((name) => [name, out[name]!.data]));
       },
-      readParam: async (name) => state[name]!,
+      readParam: async (name) => Float64Array.from(state[name]!),
+      writeParam: (name, values) => {
+        checkWrite(name, values);
+        state[name] = Float64Array.from(values);
+      },
+      dispose: () => {},
     };
   }
-  const gpu = await webgpuDevice();
-  if (options.tune) saveTunedTiles(gpu.adapterDescription, await tuneMatmuls(gpu, graph, gpu.compileOptions()));
-  const { program } = compile(graph, { ...gpu.compileOptions(), tunedTiles: loadTunedTiles(gpu.adapterDescription) });
-  const exec = await Executor.create(gpu, program);
-  for (const name of Object.keys(program.params)) {
-    const values = params[name];
-    if (!values) throw new Error(`createStepRunner: no initial value for param "${name}"`);
-    exec.setParam(name, values);
+  let exec: Executor;
+  if (device === 'webgpu') {
+    const gpu = await webgpuDevice();
+    if (options.tune) saveTunedTiles(gpu.adapterDescription, await tuneMatmuls(gpu, graph, gpu.compileOptions()));
+    const { program } = compile(graph, { ...gpu.compileOptions(), tunedTiles: loadTunedTiles(gpu.adapterDescription) });
+    exec = await Executor.create(gpu, program);
+  } else {
+    const cuda = cudaDevice();
+    const { program } = compile(graph, { target: 'cuda', limits: cuda.limits });
+    exec = await Executor.create(cuda, await withPtx(program));
   }
+  for (const name of paramNames) exec.setParam(name, params[name]!);
   return {
-    device,
-    run: async (inputs) => {
-      const out = await exec.run(inputs, { read: reported });
-      return Object.fromEntries(reported.map((name) => [name, out[name]!.data]));
+    device, paramNames, paramShapes, inputNames,
+    run: async (inputs, read = reported) => {
+      const out = await exec.run(inputs, { read });
+      return Object.fromEntries(read.map((name) => [name, out[name]!.data]));
     },
     readParam: (name) => exec.readParam(name),
+    writeParam: (name, values) => {
+      checkWrite(name, values);
+      exec.setParam(name, values);
+    },
+    dispose: () => exec.dispose(),
   };
 }
