@@ -252,7 +252,8 @@ function plan(sources: readonly KernelSource[], options: PtxOptions, jobs: numbe
   const copyOf = new Map<string, KernelSource>();
   for (const s of sources) {
     if (copyOf.has(s.entry)) throw new PtxError(`two kernels share the entry name ${s.entry}`);
-    const key = s.source.replace(/^\/\/.*$/gm, '').replaceAll(s.entry, '\u0000');
+    // trailing comments name the kernel's buffers; without them, repeated blocks share one nvcc job
+    const key = s.source.replace(/\/\/.*$/gm, '').replaceAll(s.entry, '\u0000');
     const first = representative.get(key);
     if (!first) representative.set(key, s);
     copyOf.set(s.entry, first ?? s);
