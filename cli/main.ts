@@ -1,36 +1,51 @@
-// CLI · the `kiln` command. Parses the command line and dispatches; each command
-// composes dsl/, compiler/ and runtime/. Later issues add compile, train-*,
-// encode, sample and eval.
+// CLI · the `kiln` command. Parses the command line and dispatches to
+// cli/commands.ts; a bad command, flag or value is a one-line error naming it
+// (exit status 2), `--help` works on every command.
 
-const HELP = `kiln — a typed tensor DSL and compiler for diffusion-model pipelines
+import { COMMANDS, commandHelp, parseFlags } from './commands.ts';
+import { UsageError } from './flags.ts';
 
-usage: kiln <command> [--help]
+function help(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2;
+  return `kiln — a typed tensor DSL and compiler for diffusion-model pipelines (MAETok, SiT, LightningDiT)
+
+usage: kiln <command> [flags]    (kiln <command> --help for its flags)
 
 commands:
-  demo    trace a miniature ViT block, print its Graph IR and run it on the reference interpreter
-  help    show this text`;
+${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}${c.summary}`).join('\n')}
+  ${'trace'.padEnd(width)}trace a miniature ViT block, print its Graph IR and run it on the interpreter
+  ${'help'.padEnd(width)}show this text`;
+}
 
 async function main(argv: readonly string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
-    console.log(HELP);
+  const [name, ...rest] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    console.log(help());
     return 0;
   }
-  if (command === 'demo') {
-    if (rest.includes('--help')) {
-      console.log('usage: kiln demo\n\nTraces a miniature ViT block (MAETok encoder block), prints its Graph IR and runs it on the interpreter.');
-      return 0;
-    }
-    const unknown = rest.find((arg) => arg.startsWith('-'));
-    if (unknown) {
-      console.error(`kiln demo: unknown flag ${unknown} (see kiln demo --help)`);
-      return 2;
-    }
+  if (name === 'trace') {
     await import('../examples/trace-demo.ts');
     return 0;
   }
-  console.error(`kiln: unknown command "${command}" (see kiln --help)`);
-  return 2;
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`kiln: unknown command "${name}" (commands: ${Object.keys(COMMANDS).join(', ')}; see kiln --help)`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(commandHelp(name, command));
+    return 0;
+  }
+  try {
+    await command.run(parseFlags(name, rest, command.flags));
+    return 0;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(error.message);
+      return 2;
+    }
+    throw error;
+  }
 }
 
 process.exitCode = await main(process.argv.slice(2));

@@ -21,14 +21,30 @@ export interface ClassifierConfig {
 /** Two blocks, width 32: trains on the interpreter in seconds. */
 export const CLASSIFIER_TINY: ClassifierConfig = { imageSize: 28, channels: 1, patch: 7, width: 32, depth: 2, heads: 2, classes: 10 };
 
-/** Class logits (B, classes) for images (B, C, H, W) in [−1, 1]. */
-export function classifierLogits(ctx: Context, images: F32, config: ClassifierConfig): F32 {
+/**
+ * The demo's feature network: patch 4 puts its 7×7 token grid on MAETok-Mini's, so once trained
+ * on the labels its tokens are the teacher features of the aux decoder (spec §6) and its pooled
+ * features the space of the Fréchet distance.
+ */
+export const CLASSIFIER_MINI: ClassifierConfig = { imageSize: 28, channels: 1, patch: 4, width: 32, depth: 2, heads: 2, classes: 10 };
+
+/** Normalised token features (B, N, width) for images (B, C, H, W) in [−1, 1]. */
+export function classifierTokens(ctx: Context, images: F32, config: ClassifierConfig): F32 {
   const tokens = (config.imageSize / config.patch) ** 2;
   let x = Linear(ctx.child('patch_embed'), 'proj', patchify(images, config.patch), config.width, { weightInit: init.xavierUniform() });
   x = x.add(ctx.param('pos_embed', [1, tokens, config.width], init.truncNormal(0.02)));
   for (let i = 0; i < config.depth; i++) x = vitBlock(ctx.child(`blocks.${i}`), x, { heads: config.heads, layerScale: 1e-1 });
-  const pooled = LayerNorm(ctx, 'norm', x, { eps: 1e-6 }).mean(1);
-  return Linear(ctx, 'head', pooled, config.classes, { weightInit: init.truncNormal(0.02) });
+  return LayerNorm(ctx, 'norm', x, { eps: 1e-6 });
+}
+
+/** Class logits (B, classes) for images (B, C, H, W) in [−1, 1]. */
+export function classifierLogits(ctx: Context, images: F32, config: ClassifierConfig): F32 {
+  return classifierHead(ctx, classifierTokens(ctx, images, config), config);
+}
+
+/** Logits from token features: mean pool → linear head. */
+export function classifierHead(ctx: Context, tokens: F32, config: ClassifierConfig): F32 {
+  return Linear(ctx, 'head', tokens.mean(1), config.classes, { weightInit: init.truncNormal(0.02) });
 }
 
 /** Mean cross-entropy of the logits against integer labels, and the batch accuracy. */

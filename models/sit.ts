@@ -146,3 +146,18 @@ export function guidedVelocity(ctx: Context, x: F32, t: F32, y: I32, config: DiT
   const inside = t.ge(low).and(t.le(high)).reshape([batch, ...x.shape.slice(1).map(() => 1)]);
   return where(inside, guided, conditional) as F32;
 }
+
+/**
+ * The samplers' velocity program with the guidance scale as an input, so one compiled program
+ * serves every step: a single evaluation on [x | x] with labels [y | ∅], then
+ * v̂ = v∅ + scale·(v_y − v∅). The sampler passes scale = 1 outside the guidance interval (spec §3.4).
+ * @example const v = scaledGuidanceVelocity(ctx, x, t, y, ctx.input('scale', []), SIT_MINI);
+ */
+export function scaledGuidanceVelocity(ctx: Context, x: F32, t: F32, y: I32, scale: F32, config: DiTConfig): F32 {
+  const batch = x.shape[0]!;
+  const nullLabels = y.mul(0).add(config.classes) as I32;
+  const both = ditVelocity(ctx, concat([x, x], 0) as F32, concat([t, t], 0) as F32, concat([y, nullLabels], 0) as I32, config);
+  const conditional = both.slice(0, 0, batch) as F32;
+  const unconditional = both.slice(0, batch, 2 * batch) as F32;
+  return unconditional.add(conditional.sub(unconditional).mul(scale)) as F32;
+}

@@ -6,6 +6,7 @@
 
 import { DType, gelu, init, patchify, type Context, type Shape, type Tensor } from '../dsl/index.ts';
 import type { Teacher } from './maetok.ts';
+import { classifierTokens, type ClassifierConfig } from './classifier.ts';
 
 type F32 = Tensor<Shape, DType.F32>;
 
@@ -27,4 +28,17 @@ export function patchTeacher(name: string, patch: number, dim: number): Teacher 
  */
 export function featureInputTeacher(name: string, tokens: number, dim: number): Teacher {
   return (ctx: Context, images: F32) => ctx.input(`features_${name}`, [images.shape[0]!, tokens, dim]);
+}
+
+/**
+ * A trained classifier's token features as the teacher (spec §6: "a small frozen teacher trained
+ * on Fashion-MNIST labels"), its weights under `teacher_<name>.*`. Exclude them from training
+ * with `isTeacherParam`.
+ */
+export function classifierTeacher(name: string, config: ClassifierConfig): Teacher {
+  return (ctx: Context, images: F32) => classifierTokens(ctx.child(`teacher_${name}`), images, config);
+}
+
+export function isTeacherParam(name: string): boolean {
+  return name.startsWith('teacher_');
 }
