@@ -21,7 +21,7 @@ import { flagHelp, parseFlags, positiveInt, required, UsageError, type FlagSpecs
 export { parseFlags };
 import { trainClassifier, type TrainedClassifier } from './pipeline/classifier.ts';
 import { fashionMnist, imageFolder, type ImageSet } from './pipeline/common.ts';
-import { DEMO_DEFAULT, DEMO_SHORT, emaDecay, runDemo } from './pipeline/demo.ts';
+import { DEMO_PRESETS, DEMO_SHORT, emaDecay, runDemo } from './pipeline/demo.ts';
 import { sampleLatents, trainDiffusion, type SamplerKind, type TrainedDiffusion } from './pipeline/diffusion.ts';
 import { decodeLatents, encodeDataset } from './pipeline/encode.ts';
 import { generatedFrechet, latentMetrics, reconstructionMetrics } from './pipeline/evaluate.ts';
@@ -90,11 +90,12 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     flags: {
       ...DEVICE, ...SEED,
       out: { type: 'string', default: 'out', value: 'DIR', help: 'output folder' },
-      short: { type: 'boolean', help: 'a few steps per stage (CI\'s end-to-end check)' },
+      short: { type: 'boolean', help: 'a few steps per stage (CI\'s end-to-end check; same as --preset short)' },
+      preset: { type: 'string', default: 'default', choices: ['default', 'short', 'long'], help: 'step counts: default fits 20 minutes on 2 CPU cores through lavapipe; long trains 2× longer' },
       compare: { type: 'boolean', help: 'also train a plain AE for the same steps and a SiT on its latents (the paper\'s comparison)' },
     },
     async run(v) {
-      await runDemo({ preset: v.short ? DEMO_SHORT : DEMO_DEFAULT, device: await device(v), out: v.out as string, seed: v.seed as number, compare: v.compare === true });
+      await runDemo({ preset: v.short ? DEMO_SHORT : DEMO_PRESETS[v.preset as string]!, device: await device(v), out: v.out as string, seed: v.seed as number, compare: v.compare === true });
     },
   },
 

@@ -8,7 +8,7 @@ import { CLASSIFIER_MINI, classifierHead, classifierLogits, classifierTokens, cr
 import { batchIndices } from '../../runtime/data/order.ts';
 import { trainLoop } from '../../runtime/train/loop.ts';
 import { createStepRunner, type StepDevice } from '../../runtime/train/step-runner.ts';
-import { forwardProgram, gatherImages, gatherLabels, readParams, type ImageSet } from './common.ts';
+import { cachedForward, forwardProgram, gatherImages, gatherLabels, readParams, type ImageSet } from './common.ts';
 
 export interface ClassifierRun {
   readonly config?: ClassifierConfig;
@@ -62,13 +62,12 @@ export async function trainClassifier(data: ImageSet, run: ClassifierRun): Promi
 /** Pooled features (count, width) and test accuracy of a trained classifier over a set. */
 export async function classifierFeatures(classifier: TrainedClassifier, data: ImageSet, images: Float32Array | Float64Array, count: number, device: StepDevice, batch = 256): Promise<{ features: Float64Array; logits: Float64Array }> {
   const { config } = classifier;
-  const program = await forwardProgram(device, (ctx, { x }) => {
+  const program = await cachedForward(classifier.params, `features ${batch} ${device}`, () => forwardProgram(device, (ctx, { x }) => {
     const tokens = classifierTokens(ctx, x, config);
     return { features: tokens.mean(1), logits: classifierHead(ctx, tokens, config) };
-  }, { x: spec([batch, data.channels, data.size, data.size]) }, classifier.params, batch);
+  }, { x: spec([batch, data.channels, data.size, data.size]) }, classifier.params, batch));
   const per = data.channels * data.size * data.size;
   const out = await program.map(count, (start, n) => ({ x: images.subarray(start * per, (start + n) * per) }), ['features', 'logits']);
-  program.runner.dispose();
   return { features: out.features!, logits: out.logits! };
 }
 

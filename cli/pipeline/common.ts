@@ -132,3 +132,18 @@ export async function readParams(runner: StepRunner, keep: (name: string) => boo
   for (const name of runner.paramNames) if (keep(name)) out[name] = await runner.readParam(name);
   return out;
 }
+
+const cachedPrograms = new WeakMap<object, Map<string, Promise<ForwardProgram>>>();
+
+/**
+ * One compiled forward program per (weights, role, batch, device), kept for the process: the
+ * demo encodes, decodes and scores with the same model several times, and a cold lavapipe
+ * pays 20–60 s of shader JIT for each fresh program.
+ */
+export function cachedForward(weights: object, key: string, make: () => Promise<ForwardProgram>): Promise<ForwardProgram> {
+  let table = cachedPrograms.get(weights);
+  if (!table) cachedPrograms.set(weights, (table = new Map()));
+  let program = table.get(key);
+  if (!program) table.set(key, (program = make()));
+  return program;
+}

@@ -38,13 +38,13 @@ export interface DemoPreset {
 
 /** What the README's first command runs (measured to fit 20 minutes on 2 cores through lavapipe). */
 export const DEMO_DEFAULT: DemoPreset = {
-  trainImages: 2000,
+  trainImages: 1500,
   testImages: 500,
   forwardBatch: 250,
   classifier: { steps: 100, batch: 32 },
-  tokenizer: { steps: 120, batch: 16, learningRate: 2e-3, stage2Steps: 0, perceptualWeight: 0.1 },
-  diffusion: { steps: 250, batch: 32, learningRate: 1e-3 },
-  sample: { perClass: 6, steps: 20, sampler: 'euler-maruyama', scale: 2.0, interval: [0, 0.75], frechetSamples: 250 },
+  tokenizer: { steps: 80, batch: 16, learningRate: 2e-3, stage2Steps: 0, perceptualWeight: 0.1 },
+  diffusion: { steps: 160, batch: 16, learningRate: 1e-3 },
+  sample: { perClass: 6, steps: 20, sampler: 'euler-maruyama', scale: 2.0, interval: [0, 0.75], frechetSamples: 180 },
 };
 
 /** CI's end-to-end check: every stage, a few steps each. */
@@ -57,6 +57,15 @@ export const DEMO_SHORT: DemoPreset = {
   diffusion: { steps: 4, batch: 16, learningRate: 1e-3 },
   sample: { perClass: 2, steps: 3, sampler: 'euler-maruyama', scale: 2.0, interval: [0, 0.75], frechetSamples: 32 },
 };
+
+/** Longer training for the closing note's comparison (plain AE vs MAETok-Mini, a few hundred steps each). */
+export const DEMO_LONG: DemoPreset = {
+  ...DEMO_DEFAULT,
+  tokenizer: { ...DEMO_DEFAULT.tokenizer, steps: 200 },
+  diffusion: { ...DEMO_DEFAULT.diffusion, steps: 300 },
+};
+
+export const DEMO_PRESETS: Readonly<Record<string, DemoPreset>> = { default: DEMO_DEFAULT, short: DEMO_SHORT, long: DEMO_LONG };
 
 export interface DemoOptions {
   readonly preset: DemoPreset;
@@ -149,10 +158,17 @@ export async function runDemo(options: DemoOptions): Promise<Record<string, unkn
       labels, sampler: sample.sampler, steps: sample.steps, guidance: { scale: sample.scale, interval: sample.interval }, seed, device,
     }), labels.length, device, fb));
     grid(join(out, `${variant}-samples.png`), transposeGrid(guided, 10, sample.perClass, per), labels.length, train, 10);
-    const fLabels = Array.from({ length: sample.frechetSamples }, (_, i) => i % 10);
-    const generated = await timed(`${variant}: gFD samples`, async () => decodeLatents(tokenizer, await sampleLatents(diffusion, {
-      labels: fLabels, sampler: sample.sampler, steps: sample.steps, guidance: { scale: 1 }, seed: seed + 1, device,
-    }), fLabels.length, device, fb));
+    // unguided samples for gFD, drawn in batches of the grid's size so its compiled program serves
+    const fLabels = Array.from({ length: Math.ceil(sample.frechetSamples / labels.length) * labels.length }, (_, i) => i % 10);
+    const generated = await timed(`${variant}: gFD samples`, async () => {
+      const parts: Float64Array[] = [];
+      for (let start = 0; start < fLabels.length; start += labels.length) {
+        parts.push(await sampleLatents(diffusion, { labels: fLabels.slice(start, start + labels.length), sampler: sample.sampler, steps: sample.steps, guidance: { scale: 1 }, seed: seed + 1 + start, device }));
+      }
+      const all = new Float64Array(parts.reduce((a, p) => a + p.length, 0));
+      parts.forEach((p, i) => all.set(p, i * p.length));
+      return decodeLatents(tokenizer, all, fLabels.length, device, fb);
+    });
     const gfd = await generatedFrechet(classifier, test, generated.map((v) => Math.max(-1, Math.min(1, v))), fLabels.length, test.images, test.count, device, fb);
     log(`kiln demo: ${variant}: gFD (kiln classifier features, ${fLabels.length} samples, no guidance) ${gfd.toFixed(3)}`);
     return {

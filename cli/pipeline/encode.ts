@@ -8,22 +8,22 @@ import { latentStats, maetokDecode, maetokEncoder } from '../../models/maetok.ts
 import { flipHorizontal } from '../../runtime/data/augment.ts';
 import type { LatentDataset } from '../../runtime/data/latents.ts';
 import type { StepDevice } from '../../runtime/train/step-runner.ts';
-import { forwardProgram, type ImageSet } from './common.ts';
+import { cachedForward, forwardProgram, type ImageSet } from './common.ts';
 import type { TrainedTokenizer } from './tokenizer.ts';
 
 export async function encodeImages(tokenizer: TrainedTokenizer, images: Float32Array | Float64Array, count: number, data: Pick<ImageSet, 'channels' | 'size'>, device: StepDevice, batch = 256): Promise<Float64Array> {
-  const program = await forwardProgram(device, (ctx, { x }) => ({ h: maetokEncoder(ctx, x, tokenizer.config) }), { x: spec([batch, data.channels, data.size, data.size]) }, tokenizer.params, batch);
+  const program = await cachedForward(tokenizer.params, `encode ${batch} ${device}`, () =>
+    forwardProgram(device, (ctx, { x }) => ({ h: maetokEncoder(ctx, x, tokenizer.config) }), { x: spec([batch, data.channels, data.size, data.size]) }, tokenizer.params, batch));
   const per = data.channels * data.size * data.size;
   const out = await program.map(count, (start, n) => ({ x: images.subarray(start * per, (start + n) * per) }), ['h']);
-  program.runner.dispose();
   return out.h!;
 }
 
 export async function decodeLatents(tokenizer: TrainedTokenizer, latents: Float64Array, count: number, device: StepDevice, batch = 256): Promise<Float64Array> {
   const { latentTokens: L, latentChannels: C } = tokenizer.config;
-  const program = await forwardProgram(device, (ctx, { h }) => ({ x: maetokDecode(ctx, h, tokenizer.config) }), { h: spec([batch, L, C]) }, tokenizer.params, batch);
+  const program = await cachedForward(tokenizer.params, `decode ${batch} ${device}`, () =>
+    forwardProgram(device, (ctx, { h }) => ({ x: maetokDecode(ctx, h, tokenizer.config) }), { h: spec([batch, L, C]) }, tokenizer.params, batch));
   const out = await program.map(count, (start, n) => ({ h: latents.subarray(start * L * C, (start + n) * L * C) }), ['x']);
-  program.runner.dispose();
   return out.x!;
 }
 

@@ -68,15 +68,14 @@ export function variantConfig(config: MAETokConfig, variant: TokenizerVariant): 
   return variant === 'plain-ae' ? { ...config, name: `${config.name} (plain AE)`, auxTargets: [] } : config;
 }
 
-function teachers(config: MAETokConfig, features: Readonly<Record<string, Float32Array>>): Record<string, Teacher> {
+function teachers(config: MAETokConfig, features: Readonly<Record<string, Float32Array>>, teacher: TrainedClassifier | undefined): Record<string, Teacher> {
   const n = (config.imageSize / config.patch) ** 2;
-  return Object.fromEntries(config.auxTargets.filter((t) => t.name !== 'hog').map((t) => [t.name,
-    features[t.name] ? featureInputTeacher(t.name, n, t.dim) : classifierTeacher(t.name, TEACHER_CONFIG_OF.get(config) ?? missingTeacher(t.name))]));
-}
-
-const TEACHER_CONFIG_OF = new WeakMap<MAETokConfig, TrainedClassifier['config']>();
-function missingTeacher(name: string): never {
-  throw new Error(`train-tokenizer: the aux target "${name}" needs a teacher; train the classifier first (kiln demo does) or drop the target`);
+  const teacherOf = (name: string): Teacher => {
+    if (features[name]) return featureInputTeacher(name, n, config.auxTargets.find((t) => t.name === name)!.dim);
+    if (!teacher) throw new Error(`train-tokenizer: the aux target "${name}" needs a teacher; train the classifier first (kiln train-classifier, or kiln demo does) or pass precomputed features`);
+    return classifierTeacher(name, teacher.config);
+  };
+  return Object.fromEntries(config.auxTargets.filter((t) => t.name !== 'hog').map((t) => [t.name, teacherOf(t.name)]));
 }
 
 /** Frozen teacher weights, one copy per teacher-feature target (and the perceptual teacher). */
@@ -105,7 +104,6 @@ export async function trainTokenizer(data: ImageSet, run: TokenizerRun): Promise
     if (!target) throw new Error(`train-tokenizer: features for "${name}", which is not an aux target of ${config.name} (${config.auxTargets.map((t) => t.name).join(', ')})`);
     if (values.length !== data.count * tokens * target.dim) throw new Error(`train-tokenizer: features for "${name}" hold ${values.length} values, the ${data.count} images need ${data.count} × ${tokens} × ${target.dim}`);
   }
-  if (run.teacher) TEACHER_CONFIG_OF.set(config, run.teacher.config);
   const perceptualTeacher = run.teacher && run.perceptualWeight > 0 ? classifierTeacher('perceptual', run.teacher.config) : undefined;
   const imageShape = [run.batch, data.channels, data.size, data.size] as const;
   const warmup = Math.max(1, Math.round(run.steps / 3));
@@ -121,7 +119,7 @@ export async function trainTokenizer(data: ImageSet, run: TokenizerRun): Promise
     const stepTensor = ctx.input('step', [] as const);
     const ratio = (given as Record<string, F32>)[MASK_RATIO_INPUT];
     return maetokStage1Loss(ctx, given.images as F32, config, {
-      teachers: teachers(config, features),
+      teachers: teachers(config, features, run.teacher),
       ...(ratio ? { maskRatio: ratio } : {}),
       ...(perceptualTeacher ? { perceptual: { teacher: perceptualTeacher, weight: stepTensor.mul(run.perceptualWeight / warmup).minimum(run.perceptualWeight) as F32 } } : {}),
       ...(adversarial ? { adversarial } : {}),
