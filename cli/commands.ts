@@ -23,7 +23,7 @@ import { trainClassifier, type TrainedClassifier } from './pipeline/classifier.t
 import { fashionMnist, imageFolder, type ImageSet } from './pipeline/common.ts';
 import { DEMO_PRESETS, DEMO_SHORT, emaDecay, runDemo } from './pipeline/demo.ts';
 import { sampleLatents, trainDiffusion, type SamplerKind, type TrainedDiffusion } from './pipeline/diffusion.ts';
-import { decodeLatents, encodeDataset } from './pipeline/encode.ts';
+import { decodeLatents, encodeDataset, encodeImages } from './pipeline/encode.ts';
 import { generatedFrechet, latentMetrics, reconstructionMetrics } from './pipeline/evaluate.ts';
 import { loadModel, saveModel } from './pipeline/model-file.ts';
 import { trainTokenizer, type TokenizerVariant, type TrainedTokenizer } from './pipeline/tokenizer.ts';
@@ -244,7 +244,6 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
       const test = fashionMnist('t10k', v.test as number);
       const recon = await reconstructionMetrics(tokenizer, test, test.count, d);
       const trainSet = await encodeDataset(tokenizer, train, d);
-      const { encodeImages } = await import('./pipeline/encode.ts');
       const testLatents = await encodeImages(tokenizer, test.images, test.count, test, d);
       const norm = (x: Float64Array | Float32Array) => Float64Array.from(x, (h) => (h - trainSet.mean) / trainSet.std);
       const latent = latentMetrics(norm(trainSet.latents), train.labels, norm(testLatents), test.labels, trainSet.tokens * trainSet.channels, train.classes);

@@ -147,3 +147,16 @@ export function cachedForward(weights: object, key: string, make: () => Promise<
   if (!program) table.set(key, (program = make()));
   return program;
 }
+
+/**
+ * Inference weights from a training state: the EMA value where the step kept one, the live
+ * value elsewhere; optimiser moments, EMA copies and names `skip` rejects are left out.
+ */
+export function inferenceWeights(state: Readonly<Record<string, Float64Array>>, skip: (name: string) => boolean = () => false): Record<string, Float64Array> {
+  const out: Record<string, Float64Array> = {};
+  for (const [name, value] of Object.entries(state)) {
+    if (name.startsWith('optim.') || name.startsWith('ema.') || skip(name)) continue;
+    out[name] = state[`ema.${name}`] ?? value;
+  }
+  return out;
+}

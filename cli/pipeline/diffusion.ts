@@ -12,7 +12,7 @@ import { batchIndices } from '../../runtime/data/order.ts';
 import { sampleEuler, sampleEulerMaruyama, sampleHeun, type Guidance } from '../../runtime/sample/samplers.ts';
 import { trainLoop, type StepRecord } from '../../runtime/train/loop.ts';
 import { createStepRunner, type StepDevice } from '../../runtime/train/step-runner.ts';
-import { cachedForward, forwardProgram, readParams } from './common.ts';
+import { cachedForward, forwardProgram, inferenceWeights, readParams } from './common.ts';
 
 const compiledVelocity = new WeakMap<object, Set<string>>();
 
@@ -80,11 +80,7 @@ export async function trainDiffusion(set: LatentDataset, run: DiffusionRun): Pro
   const state = await readParams(runner);
   const shapes: Record<string, readonly number[]> = { ...runner.paramShapes };
   runner.dispose();
-  const params: Record<string, Float64Array> = {};
-  for (const [name, value] of Object.entries(state)) {
-    if (name.startsWith('optim.') || name.startsWith('ema.')) continue;
-    params[name] = state[`ema.${name}`] ?? value;
-  }
+  const params = inferenceWeights(state);
   return { config, params, shapes, history: result.history, mean: set.mean, std: set.std };
 }
 

@@ -16,7 +16,7 @@ import { batchIndices } from '../../runtime/data/order.ts';
 import { trainLoop, type StepRecord } from '../../runtime/train/loop.ts';
 import { createStepRunner, type StepDevice, type StepRunner } from '../../runtime/train/step-runner.ts';
 import type { TrainedClassifier } from './classifier.ts';
-import { gatherImages, readParams, withPrefix, type ImageSet } from './common.ts';
+import { gatherImages, inferenceWeights, readParams, withPrefix, type ImageSet } from './common.ts';
 
 type F32 = Tensor<Shape, DType.F32>;
 
@@ -85,15 +85,8 @@ function teacherParams(config: MAETokConfig, teacher: TrainedClassifier | undefi
   return Object.assign({}, ...[...names].map((name) => withPrefix(teacher.params, `teacher_${name}.`)));
 }
 
-/** Inference weights: EMA values where the step kept an EMA, the live value elsewhere. */
-function inferenceWeights(state: Record<string, Float64Array>): Record<string, Float64Array> {
-  const out: Record<string, Float64Array> = {};
-  for (const [name, value] of Object.entries(state)) {
-    if (name.startsWith('optim.') || name.startsWith('ema.') || isTeacherParam(name) || name.includes('/')) continue;
-    out[name] = state[`ema.${name}`] ?? value;
-  }
-  return out;
-}
+/** Teachers are frozen inputs, `discriminator/…` belongs to the companion program: neither is part of the tokenizer. */
+const notTokenizer = (name: string) => isTeacherParam(name) || name.includes('/');
 
 export async function trainTokenizer(data: ImageSet, run: TokenizerRun): Promise<TrainedTokenizer> {
   const config = variantConfig(run.config, run.variant);
@@ -177,7 +170,7 @@ export async function trainTokenizer(data: ImageSet, run: TokenizerRun): Promise
       ...(perceptualTeacher ? { perceptual: { teacher: perceptualTeacher, weight: run.perceptualWeight } } : {}),
     }), { images: spec(imageShape) }, { schedule: constantLr(run.learningRate / 10), clip: 1.0, ema: run.ema, adamw: { beta1: 0.9, beta2: 0.95, weightDecay: 1e-4 }, trainable: stage2Trainable });
     // Stage 2 starts from the stage-1 EMA weights with fresh optimiser state.
-    const start = { ...initParams(step2.params, run.seed), ...inferenceWeights(state), ...teacherParams(config, run.teacher, perceptualTeacher !== undefined, features) };
+    const start = { ...initParams(step2.params, run.seed), ...inferenceWeights(state, notTokenizer), ...teacherParams(config, run.teacher, perceptualTeacher !== undefined, features) };
     for (const p of step2.params) if (p.name.startsWith('ema.')) start[p.name] = Float64Array.from(start[p.name.slice(4)]!);
     const runner2 = await createStepRunner(run.device, step2.graph, start);
     const result = await trainLoop({
@@ -194,5 +187,5 @@ export async function trainTokenizer(data: ImageSet, run: TokenizerRun): Promise
     state = { ...state, ...(await readParams(runner2)) };
     runner2.dispose();
   }
-  return { config, variant: run.variant, params: inferenceWeights(state), shapes, stage1: stage1.history, stage2 };
+  return { config, variant: run.variant, params: inferenceWeights(state, notTokenizer), shapes, stage1: stage1.history, stage2 };
 }
