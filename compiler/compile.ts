@@ -11,7 +11,7 @@ import { byteSize, DType } from './ir/dtype.ts';
 import type { Graph } from './ir/graph.ts';
 import { size, type Node, type NodeWith } from './ir/node.ts';
 import { Op, type ViewOp } from './ir/op.ts';
-import { foldGrid, type TargetFeatures } from './kernel/ir.ts';
+import { CUDA_FEATURES, foldGrid, type TargetFeatures } from './kernel/ir.ts';
 import { lowerKernel } from './kernel/lower.ts';
 import { dotGeometry, type MatmulTile } from './kernel/templates/matmul.ts';
 import { DEFAULT_FLAT_WORKGROUP, SOFTWARE_ROW_WORKGROUP, defaultMatmulTile, type AdapterClass } from './kernel/templates/tiles.ts';
@@ -34,6 +34,7 @@ export const WEBGPU_DEFAULT_LIMITS: TargetLimits = {
 };
 
 export type { TargetFeatures };
+export { CUDA_F32_FEATURES, CUDA_FEATURES } from './kernel/ir.ts';
 
 /**
  * CUDA's limits as TargetLimits: bindings are kernel parameters (8-byte pointers in
@@ -46,9 +47,6 @@ export const CUDA_LIMITS: TargetLimits = {
   maxComputeWorkgroupsPerDimension: 2 ** 31 - 1,
 };
 
-/** What every CUDA device of the supported architectures (sm_80+) has: f16 and warps. */
-const CUDA_FEATURES: TargetFeatures = { f16: true, subgroups: true };
-
 export interface CompileOptions {
   /** 'webgpu' (WGSL, the default) or 'cuda' (CUDA C++; PTX is added Node-side by compiler/codegen/ptx.ts). */
   readonly target?: 'webgpu' | 'cuda';
@@ -57,7 +55,7 @@ export interface CompileOptions {
   readonly workgroupSize?: number;
   /** Overrides KILN_DEBUG for this compile (3: print the schedule, 4: print sources). */
   readonly debug?: number;
-  /** Optional device capabilities (absent = core WebGPU: no f16, no subgroups); a live device's come from device.compileOptions(). */
+  /** Optional device capabilities (absent = core WebGPU: no f16, no subgroups; on CUDA, CUDA_FEATURES: bf16 tensor cores); a live device's come from device.compileOptions(). */
   readonly features?: TargetFeatures;
   /** Register tile of the matmul template (default: defaultMatmulTile for the adapter class and output size). */
   readonly matmulTile?: MatmulTile;
@@ -65,6 +63,12 @@ export interface CompileOptions {
   readonly tunedTiles?: ReadonlyMap<string, MatmulTile>;
   /** The adapter's class, which picks default schedules ('gpu' when absent; lavapipe is 'software'). */
   readonly adapter?: AdapterClass;
+  /**
+   * What f32 activations (intermediate buffers of matmul and elementwise kernels) are stored as. Default: bf16 under
+   * CUDA's tensor-core policy (features.mma), else f32. Reductions' results, attention's [o | lse], outputs and what an
+   * optimizer update reads (gradients, moments) stay f32 either way. bf16 is CUDA-only.
+   */
+  readonly activations?: DType.F32 | DType.BF16;
 }
 
 export interface Compiled {
@@ -79,20 +83,21 @@ export function compile(graph: Graph, options: CompileOptions = {}): Compiled {
   const workgroupSize = options.workgroupSize ?? 64;
   const level = debugLevel(options.debug);
   requireF16(graph, features);
+  if (features?.mma && target !== 'cuda') throw new Error(`compile: the mma feature (tensor cores) exists only on target cuda, not ${target}; drop features.mma`);
   const sched = schedule(graph, { maxBindings: limits.maxStorageBuffersPerShaderStage });
   if (level >= 3) console.error(`[kiln] schedule (${sched.kernels.length} kernels)\n${printSchedule(sched)}`);
 
   const buffers: ProgramBuffer[] = [];
   const bufferOf = new Map<number, number>();
-  const add = (node: Node, name: string, role: BufferRole): number => {
-    const bytes = byteSize(node.dtype) * size(node.shape);
+  const add = (node: Node, name: string, role: BufferRole, dtype: DType = node.dtype): number => {
+    const bytes = byteSize(dtype) * size(node.shape);
     if (bytes > limits.maxStorageBufferBindingSize) {
       throw new Error(
         `compile: ${role} "${name}" (${node.dtype}[${node.shape.join(',')}]) needs ${bytes} bytes, over the device's maxStorageBufferBindingSize of ${limits.maxStorageBufferBindingSize}; use a smaller batch or split the tensor`,
       );
     }
     const id = buffers.length;
-    buffers.push({ id, name, dtype: node.dtype, size: Math.max(1, size(node.shape)), shape: node.shape, role });
+    buffers.push({ id, name, dtype, size: Math.max(1, size(node.shape)), shape: node.shape, role });
     bufferOf.set(node.id, id);
     return id;
   };
@@ -107,7 +112,11 @@ export function compile(graph: Graph, options: CompileOptions = {}): Compiled {
     const value = outputStorage(out, sched.graph.outputs).node;
     if (!outputName.has(value.id)) outputName.set(value.id, out.name);
   }
-  const temps = planTemps(sched);
+  const activations = options.activations ?? (target === 'cuda' && features?.mma ? DType.BF16 : DType.F32);
+  if (activations === DType.BF16 && target !== 'cuda') throw new Error(`compile: bf16 activation storage exists only on target cuda, not ${target}; drop the activations option`);
+  const narrow = activations === DType.BF16 ? bf16Activations(sched, outputName) : new Set<number>();
+  const storageOf = (node: Node): DType.BF16 | undefined => (narrow.has(node.id) ? DType.BF16 : undefined);
+  const temps = planTemps(sched, storageOf);
   const tempBuffer = new Map<number, number>();
   for (const k of sched.kernels) {
     const name = outputName.get(k.root.id);
@@ -117,7 +126,7 @@ export function compile(graph: Graph, options: CompileOptions = {}): Compiled {
       const slot = temps.get(k.root.id)!;
       const existing = tempBuffer.get(slot);
       if (existing !== undefined) bufferOf.set(k.root.id, existing);
-      else tempBuffer.set(slot, add(k.root, `t${slot}`, 'temp'));
+      else tempBuffer.set(slot, add(k.root, `t${slot}`, 'temp', storageOf(k.root) ?? k.root.dtype));
     }
   }
 
@@ -126,7 +135,7 @@ export function compile(graph: Graph, options: CompileOptions = {}): Compiled {
   const kernels: ProgramKernel[] = sched.kernels.map((k, i) => {
     const tuneKey = k.template?.op === Op.Dot ? matmulTuneKey(k) : undefined;
     const tuned = tuneKey === undefined ? undefined : options.tunedTiles?.get(tuneKey);
-    const ir = lowerKernel(k, { name: kernelName(i, k), workgroupSize, bufferName: (n) => buffers[bufferOf.get(n.id)!]!.name, features: features ?? {}, ...(rowWorkgroupSize ? { rowWorkgroupSize } : {}), flatWorkgroupSize: options.workgroupSize ?? DEFAULT_FLAT_WORKGROUP[options.adapter ?? 'gpu'], matmulTile: tuned ?? options.matmulTile ?? defaultMatmulTile(options.adapter ?? 'gpu', size(k.root.shape)) });
+    const ir = lowerKernel(k, { name: kernelName(i, k), workgroupSize, bufferName: (n) => buffers[bufferOf.get(n.id)!]!.name, features: features ?? {}, ...(rowWorkgroupSize ? { rowWorkgroupSize } : {}), flatWorkgroupSize: options.workgroupSize ?? DEFAULT_FLAT_WORKGROUP[options.adapter ?? 'gpu'], matmulTile: tuned ?? options.matmulTile ?? defaultMatmulTile(options.adapter ?? 'gpu', size(k.root.shape)), storageOf });
     verifyKernel(ir);
     const grid = foldGrid(ir.workgroups, limits.maxComputeWorkgroupsPerDimension);
     const source = target === 'cuda' ? printCuda(ir, { grid }) : printWgsl(ir, { grid });
@@ -159,10 +168,29 @@ function requireF16(graph: Graph, features: TargetFeatures = {}): void {
 }
 
 /**
- * Liveness-based sharing of intermediate buffers: a temp's slot is free again after the
- * last kernel that reads it, and is reused by a later temp of the same dtype and size.
+ * The f32 temps CUDA's bf16 policy stores as bf16: what matmul templates and elementwise kernels write. Row kernels
+ * (reductions, norms, softmax), attention's packed [o | lse], group kernels, outputs and whatever a kernel that
+ * computes an assigned value (an optimizer update) reads stay f32, as PyTorch's autocast keeps them.
  */
-function planTemps(sched: Schedule): Map<number, number> {
+function bf16Activations(sched: Schedule, outputs: ReadonlyMap<number, string>): Set<number> {
+  const assigned = new Set(sched.graph.outputs.filter((o) => o.node.op === Op.Assign).map((o) => o.node.srcs[1]!.id));
+  const optimizerReads = new Set<number>();
+  for (const k of sched.kernels) if (kernelRoots(k).some((r) => assigned.has(r.id))) for (const r of k.reads) optimizerReads.add(r.id);
+  const narrow = new Set<number>();
+  for (const k of sched.kernels) {
+    const { root } = k;
+    if (k.segments || k.kind === 'row' || root.dtype !== DType.F32 || outputs.has(root.id) || optimizerReads.has(root.id)) continue;
+    if (k.kind === 'template' && k.template!.op !== Op.Dot) continue;
+    narrow.add(root.id);
+  }
+  return narrow;
+}
+
+/**
+ * Liveness-based sharing of intermediate buffers: a temp's slot is free again after the
+ * last kernel that reads it, and is reused by a later temp of the same storage dtype and size.
+ */
+function planTemps(sched: Schedule, storageOf: (node: Node) => DType | undefined): Map<number, number> {
   const lastUse = new Map<number, number>();
   sched.kernels.forEach((k, i) => k.reads.forEach((r) => lastUse.set(r.id, i)));
   const outputs = new Set(sched.graph.outputs.map((o) => outputStorage(o, sched.graph.outputs).node.id));
@@ -173,7 +201,7 @@ function planTemps(sched: Schedule): Map<number, number> {
   sched.kernels.forEach((k, i) => {
     for (const r of releaseAt.get(i) ?? []) free.get(r.key)!.push(r.slot);
     if (outputs.has(k.root.id)) return;
-    const key = `${k.root.dtype}|${size(k.root.shape)}`;
+    const key = `${storageOf(k.root) ?? k.root.dtype}|${size(k.root.shape)}`;
     const pool = free.get(key) ?? [];
     free.set(key, pool);
     const slot = pool.pop() ?? next++;

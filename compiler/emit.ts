@@ -199,9 +199,9 @@ const ALU_ENUM: EnumRef = { name: 'Alu', members: Alu };
 /** Which string-valued keys of one object are enum members (applies to that object's own keys only). */
 type EnumKeys = Readonly<Record<string, EnumRef>>;
 
-const BUFFER_KEYS: EnumKeys = { dtype: DTYPE_ENUM };
-/** Kernel IR instructions: `from` is a DType on casts (instructions have no other string `from`). */
-const INSTR_KEYS: EnumKeys = { dtype: DTYPE_ENUM, from: DTYPE_ENUM, op: ALU_ENUM };
+const BUFFER_KEYS: EnumKeys = { dtype: DTYPE_ENUM, storage: DTYPE_ENUM };
+/** Kernel IR instructions: `from` is a DType on casts (instructions have no other string `from`), `operand` on mma. */
+const INSTR_KEYS: EnumKeys = { dtype: DTYPE_ENUM, from: DTYPE_ENUM, op: ALU_ENUM, operand: DTYPE_ENUM };
 const VIEW_KEYS: EnumKeys = { op: OP_ENUM };
 
 /** Already printed TypeScript, placed as is. */

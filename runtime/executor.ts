@@ -188,8 +188,8 @@ function checkBindings(kernel: ProgramKernel, buffer: (id: number, where: string
   kernel.bindings.forEach((id, i) => {
     const b = buffer(id, `kernel ${kernel.name} binding ${i}`);
     const ir = kernel.ir.buffers[i]!;
-    if (ir.dtype !== b.dtype || ir.size > b.size) {
-      throw new Error(`Executor: kernel ${kernel.name} binding ${i} expects ${ir.dtype}[${ir.size}], buffer ${b.name} is ${describe(b)}`);
+    if ((ir.storage ?? ir.dtype) !== b.dtype || ir.size > b.size) {
+      throw new Error(`Executor: kernel ${kernel.name} binding ${i} expects ${ir.storage ?? ir.dtype}[${ir.size}], buffer ${b.name} is ${describe(b)}`);
     }
     const previous = seen.get(id);
     if (previous !== undefined && (ir.access === 'read_write' || kernel.ir.buffers[previous]!.access === 'read_write')) {

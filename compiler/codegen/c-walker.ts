@@ -8,7 +8,7 @@
 // the only decisions it makes are names, nesting and scope checks.
 
 import { DType } from '../ir/dtype.ts';
-import { Alu, SUBGROUP_SPECIALS, UNARY_ALU, type Instr, type Kernel, type KernelBuffer, type Special, type SubgroupOp, type ValueId } from '../kernel/ir.ts';
+import { Alu, SUBGROUP_SPECIALS, UNARY_ALU, type Instr, type Kernel, type KernelBuffer, type MmaOperand, type Special, type SubgroupOp, type ValueId } from '../kernel/ir.ts';
 import { formatInstr, sharedName, valueName } from '../kernel/print.ts';
 
 export { formatInstr, sharedName, valueName };
@@ -61,6 +61,14 @@ export interface Dialect {
    * CUDA a __shfl_xor_sync butterfly over the 32 lanes of a warp, e.g. as a helper function).
    */
   subgroupReduce(op: SubgroupOp, dtype: DType, value: string): string;
+  /** Capability (subgroups): expression for `value` (of `dtype`) held by lane (this lane XOR `mask`). */
+  subgroupShuffleXor(dtype: DType, value: string, mask: number): string;
+  /**
+   * Capability (mma): statement updating the f32 locals `acc` (4) with the warp's m16n8k16
+   * product of this lane's fragments `a` (8 f32 values) and `b` (4), packed as `operand`.
+   * Targets without tensor cores throw.
+   */
+  mma(operand: MmaOperand, acc: readonly string[], a: readonly string[], b: readonly string[]): string;
 }
 
 export interface WalkOptions {
@@ -83,6 +91,8 @@ export interface WalkResult {
   readonly subgroupReduces: ReadonlyMap<SubgroupOp, ReadonlySet<DType>>;
   /** Whether any subgroup capability op or special appears (WGSL: `enable subgroups;`). */
   readonly usesSubgroups: boolean;
+  /** Operand types of the kernel's tensor-core products (empty without the capability). */
+  readonly mmaOperands: ReadonlySet<MmaOperand>;
 }
 
 export class KernelPrintError extends Error {
@@ -102,10 +112,12 @@ export function walk(kernel: Kernel, dialect: Dialect, options: WalkOptions = {}
   const baseDepth = options.depth ?? 1;
   const lines: string[] = [];
   const moduleLines: string[] = [];
-  const dtypes = new Set<DType>(kernel.buffers.map((b) => b.dtype));
+  const dtypes = new Set<DType>(kernel.buffers.flatMap((b) => (b.storage ? [b.dtype, b.storage] : [b.dtype])));
   const ops = new Set<Alu>();
   const specials = new Set<Special>();
   const subgroupReduces = new Map<SubgroupOp, Set<DType>>();
+  const mmaOperands = new Set<MmaOperand>();
+  let shuffles = false;
   // One map per open block: a value defined inside a loop or if is gone after it closes.
   const scopes: Map<ValueId, Binding>[] = [new Map()];
   const open: ('loop' | 'if')[] = [];
@@ -158,8 +170,8 @@ export function walk(kernel: Kernel, dialect: Dialect, options: WalkOptions = {}
     at++;
   }
   if (open.length > 0) fail(`${open.length} block(s) left open at the end of the body (${open.join(', ')})`);
-  const usesSubgroups = subgroupReduces.size > 0 || [...specials].some((x) => SUBGROUP_SPECIALS.has(x));
-  return { lines, moduleLines, dtypes, ops, specials, subgroupReduces, usesSubgroups };
+  const usesSubgroups = shuffles || subgroupReduces.size > 0 || [...specials].some((x) => SUBGROUP_SPECIALS.has(x));
+  return { lines, moduleLines, dtypes, ops, specials, subgroupReduces, usesSubgroups, mmaOperands };
 
   function printInstr(instr: Instr): void {
     switch (instr.kind) {
@@ -278,6 +290,26 @@ export function walk(kernel: Kernel, dialect: Dialect, options: WalkOptions = {}
         used.add(dtype);
         subgroupReduces.set(instr.op, used);
         bindValue(instr.id, dtype, dialect.subgroupReduce(instr.op, dtype, valueName(instr.value)), instr);
+        break;
+      }
+      case 'subgroupShuffleXor': {
+        const dtype = scalar(instr.value, instr);
+        if (dtype !== instr.dtype) fail(`operand ${valueName(instr.value)} is ${dtype}, the instruction says ${instr.dtype}`, instr);
+        shuffles = true;
+        bindValue(instr.id, dtype, dialect.subgroupShuffleXor(dtype, valueName(instr.value), instr.mask), instr);
+        break;
+      }
+      case 'mma': {
+        if (instr.a.length !== 8 || instr.b.length !== 4 || instr.acc.length !== 4) fail('mma.m16n8k16 takes 8 A, 4 B and 4 accumulator values per lane', instr);
+        for (const x of [...instr.a, ...instr.b]) {
+          if (scalar(x, instr) !== DType.F32) fail(`mma operand ${valueName(x)} is ${scalar(x, instr)}, expected f32`, instr);
+        }
+        for (const x of instr.acc) {
+          const target = lookup(x, instr);
+          if (target.kind !== 'var' || target.dtype !== DType.F32) fail(`mma accumulator ${valueName(x)} is not an f32 mutable local`, instr);
+        }
+        mmaOperands.add(instr.operand);
+        emit(dialect.mma(instr.operand, instr.acc.map(valueName), instr.a.map(valueName), instr.b.map(valueName)));
         break;
       }
       default:

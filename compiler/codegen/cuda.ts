@@ -17,9 +17,12 @@
 // integer division and remainder by zero are 0 (and INT_MIN / -1 wraps), shift
 // amounts are masked to 0‥31, float→int casts truncate and saturate with NaN → 0
 // (PTX cvt.rzi semantics, via __float2int_rz), int→float rounds to nearest.
+// Tensor-core products (`mma`) are inline PTX `mma.sync.aligned.m16n8k16` with
+// operands packed to bf16x2/f16x2 (round to nearest even); a buffer whose
+// `storage` is bf16 holds f32 values as bf16, converted on every load and store.
 
 import { DType, isFloat, isInt } from '../ir/dtype.ts';
-import { Alu, type Instr, type Kernel, type KernelBuffer, type Special, type SubgroupOp, type ValueId } from '../kernel/ir.ts';
+import { Alu, type Instr, type Kernel, type KernelBuffer, type MmaOperand, type Special, type SubgroupOp, type ValueId } from '../kernel/ir.ts';
 import { valueName, walk, workgroupPrologue, type Dialect } from './c-walker.ts';
 import { F16_FORMAT, F32_FORMAT, roundToFormat, shortestDecimal, type FloatFormat } from './literal.ts';
 
@@ -329,6 +332,8 @@ function readValues(body: readonly Instr[]): Set<ValueId> {
       case 'sharedLoad': use(instr.shared, instr.index); break;
       case 'sharedStore': use(instr.shared, instr.index, instr.value); break;
       case 'subgroupReduce': use(instr.value); break;
+      case 'subgroupShuffleXor': use(instr.value); break;
+      case 'mma': use(...instr.a, ...instr.b, ...instr.acc); break;
       default: instr satisfies never;
     }
   }
@@ -358,9 +363,14 @@ function cudaDialect(kernel: Kernel): Dialect {
     alu,
     cast,
     bitcast,
-    load: (binding, buffer, _dtype, index) => (buffer.dtype === DType.Bool ? `b${binding}[${index}] != 0u` : `b${binding}[${index}]`),
-    store: (binding, buffer, _dtype, index, value) =>
-      buffer.dtype === DType.Bool ? `b${binding}[${index}] = ${value} ? 1u : 0u;` : `b${binding}[${index}] = ${value};`,
+    load: (binding, buffer, _dtype, index) => {
+      if (buffer.storage) return toF32(buffer.storage, `b${binding}[${index}]`);
+      return buffer.dtype === DType.Bool ? `b${binding}[${index}] != 0u` : `b${binding}[${index}]`;
+    },
+    store: (binding, buffer, _dtype, index, value) => {
+      if (buffer.storage) return `b${binding}[${index}] = ${fromF32(buffer.storage, value)};`;
+      return buffer.dtype === DType.Bool ? `b${binding}[${index}] = ${value} ? 1u : 0u;` : `b${binding}[${index}] = ${value};`;
+    },
     define: (name, dtype, expression) => `${unusedMark(name)}const ${typeName(dtype)} ${name} = ${expression};`,
     declareVar: (name, dtype, init) => `${unusedMark(name)}${typeName(dtype)} ${name} = ${init};`,
     assign: (name, value) => `${name} = ${value};`,
@@ -373,7 +383,28 @@ function cudaDialect(kernel: Kernel): Dialect {
     sharedStore: (name, _dtype, index, value) => `${name}[${index}] = ${value};`,
     barrier: () => '__syncthreads();',
     subgroupReduce: (op, dtype, value) => `${helpers}::${subgroupHelperName(op, dtype)}(${value})`,
+    // Full-warp mask: lowering emits shuffles only where the whole warp is converged (workgroups of whole warps, uniform flow).
+    subgroupShuffleXor: (dtype, value, mask) => (dtype === DType.Bool ? `__shfl_xor_sync(0xffffffffu, (int)${value}, ${mask}) != 0` : `__shfl_xor_sync(0xffffffffu, ${value}, ${mask})`),
+    mma: (operand, acc, a, b) => {
+      const pack = (lo: string, hi: string) => `"r"(${helpers}::${mmaPackName(operand)}(${lo}, ${hi}))`;
+      const inputs = [pack(a[0]!, a[1]!), pack(a[2]!, a[3]!), pack(a[4]!, a[5]!), pack(a[6]!, a[7]!), pack(b[0]!, b[1]!), pack(b[2]!, b[3]!)];
+      return `asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.${operand}.${operand}.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};" : ${acc.map((x) => `"+f"(${x})`).join(', ')} : ${inputs.join(', ')});`;
+    },
   };
+}
+
+function mmaPackName(operand: MmaOperand): string {
+  return `kiln_pack_${operand}x2`;
+}
+
+/** Two f32 values rounded to `operand` and packed as one .f16x2/.bf16x2 register: `lo` in the low half (the PTX fragment order). */
+function mmaPackHelper(operand: MmaOperand): string[] {
+  const bits = (x: string) => (operand === DType.BF16 ? `__bfloat16_as_ushort(__float2bfloat16_rn(${x}))` : `__half_as_ushort(__float2half_rn(${x}))`);
+  return [
+    `static __device__ __forceinline__ unsigned int ${mmaPackName(operand)}(float lo, float hi) {`,
+    `  return (unsigned int)${bits('lo')} | ((unsigned int)${bits('hi')} << 16);`,
+    '}',
+  ];
 }
 
 /** Printable for a one-line comment: names come from user graphs. */
@@ -407,18 +438,22 @@ export function printCuda(kernel: Kernel, options: CudaOptions): string {
   const parameters = kernel.buffers.map((buffer: KernelBuffer, i) => {
     const constness = buffer.access === 'read' ? 'const ' : '';
     const separator = i + 1 < kernel.buffers.length ? ',' : '';
-    return `    ${constness}${storageType(buffer.dtype)}* __restrict__ b${i}${separator} // ${commentText(buffer.name)}: ${buffer.dtype}[${buffer.size}]`;
+    const stored = buffer.storage ? ` stored as ${buffer.storage}` : '';
+    return `    ${constness}${storageType(buffer.storage ?? buffer.dtype)}* __restrict__ b${i}${separator} // ${commentText(buffer.name)}: ${buffer.dtype}[${buffer.size}]${stored}`;
   });
   const usesWorkgroup = body.specials.has('workgroupId') || body.specials.has('globalId');
   const prologue = workgroupPrologue(kernel, grid, usesWorkgroup, ['blockIdx.x', 'blockIdx.y', 'blockIdx.z'], (e) => `const unsigned int ${WORKGROUP} = ${e};`, WORKGROUP);
   const includes: string[] = [];
   // Both headers guard themselves, so concatenated kernels may repeat them.
-  if (body.dtypes.has(DType.F16) || body.dtypes.has(DType.BF16)) includes.push('#include <cuda_fp16.h>');
-  if (body.dtypes.has(DType.BF16)) includes.push('#include <cuda_bf16.h>');
+  const half = body.dtypes.has(DType.F16) || body.mmaOperands.has(DType.F16);
+  const bfloat = body.dtypes.has(DType.BF16) || body.mmaOperands.has(DType.BF16);
+  if (half || bfloat) includes.push('#include <cuda_fp16.h>');
+  if (bfloat) includes.push('#include <cuda_bf16.h>');
   const helpers: string[] = [];
   for (const [op, dtypes] of body.subgroupReduces) {
     for (const dtype of dtypes) helpers.push(...subgroupHelper(op, dtype, kernel.workgroupSize));
   }
+  for (const operand of body.mmaOperands) helpers.push(...mmaPackHelper(operand));
   const entry = cudaEntryName(kernel);
   // Helpers are per kernel (they bake in its block size), so a namespace named after it keeps concatenated kernels apart.
   const sections: string[][] = [

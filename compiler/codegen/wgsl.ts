@@ -215,6 +215,14 @@ function wgslDialect(workgroupSize: number): Dialect {
       typeName(dtype, `subgroup ${op}`);
       return op === Alu.Add ? `subgroupAdd(${value})` : `subgroupMax(${value})`;
     },
+    subgroupShuffleXor(dtype, value, mask) {
+      typeName(dtype, 'subgroup shuffleXor');
+      return `subgroupShuffleXor(${value}, ${mask}u)`;
+    },
+    mma() {
+      // WebGPU has no tensor-core ops (its subgroup-matrix proposal is not in Dawn's core); lowering only emits mma for CUDA.
+      throw new Error('mma (tensor-core product) has no WGSL form; compile for target cuda, or without the mma feature');
+    },
   };
 }
 
@@ -283,6 +291,7 @@ export function printWgsl(kernel: Kernel, options: WgslOptions): string {
     throw new Error(`printWgsl(${kernel.name}): workgroup size ${kernel.workgroupSize} is not a positive integer`);
   }
   const bindings = kernel.buffers.map((buffer, i) => {
+    if (buffer.storage) throw new Error(`printWgsl(${kernel.name}): binding ${i} (${buffer.name}) is stored as ${buffer.storage}, which WGSL has no type for; narrowed activation storage is CUDA's policy`);
     const access = buffer.access === 'read' ? 'read' : 'read_write';
     return `@group(0) @binding(${i}) var<storage, ${access}> b${i}: array<${storageType(kernel, buffer, i)}>; // ${commentText(buffer.name)}: ${buffer.dtype}[${buffer.size}]`;
   });

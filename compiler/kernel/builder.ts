@@ -5,7 +5,7 @@
 // `if` (their index may only be valid under the guard). Scopes are loops and ifs.
 
 import { DType, isFloat } from '../ir/dtype.ts';
-import { Alu, type Instr, type Special, type SubgroupOp, type ValueId } from './ir.ts';
+import { Alu, type Instr, type MmaOperand, type Special, type SubgroupOp, type ValueId } from './ir.ts';
 
 type Stmt = Instr | Block;
 
@@ -196,6 +196,19 @@ export class KernelBuilder {
     const id = this.fresh();
     this.place({ kind: 'subgroupReduce', id, op, dtype, value }, this.current);
     return this.define(id, dtype, this.current);
+  }
+
+  /** `value` from lane (this lane XOR mask) of the subgroup: a collective, never hoisted or shared. */
+  subgroupShuffleXor(value: ValueId, mask: number): ValueId {
+    const dtype = this.dtypeOf(value);
+    const id = this.fresh();
+    this.place({ kind: 'subgroupShuffleXor', id, dtype, value, mask }, this.current);
+    return this.define(id, dtype, this.current);
+  }
+
+  /** The warp's tensor-core product acc += A·B (Kernel IR `mma`), where it is written: a warp-collective, never moved. */
+  mma(operand: MmaOperand, acc: readonly ValueId[], a: readonly ValueId[], b: readonly ValueId[]): void {
+    this.place({ kind: 'mma', operand, acc, a, b }, this.current);
   }
 
   // ---- structure -------------------------------------------------------------------

@@ -13,8 +13,12 @@
 // `subgroup*` specials say where a thread is: its subgroup's index within the
 // workgroup (0 ≤ subgroupId < subgroupCount), its lane within it, and the size.
 // Code using them must not assume a size; subgroupCount ≤ ⌈workgroupSize / 4⌉.
+// mma (CUDA sm_80+ tensor cores): one warp-wide m16n8k16 product D = A·B + C
+// where each of the warp's 32 lanes holds a fixed fragment of A, B and C (the
+// PTX ISA's layouts, MMA_FRAGMENTS below); it needs a whole warp in
+// warp-uniform control flow, so kernels using it have workgroups of whole warps.
 
-import type { DType } from '../ir/dtype.ts';
+import { DType } from '../ir/dtype.ts';
 
 export type ValueId = number & { readonly __brand: 'KernelValue' };
 
@@ -66,7 +70,37 @@ export const MIN_SUBGROUP_SIZE = 4;
 export interface TargetFeatures {
   readonly subgroups?: boolean;
   readonly f16?: boolean;
+  /** Tensor-core products (Kernel IR `mma`) with operands rounded to this type; CUDA sm_80+ only. */
+  readonly mma?: MmaOperand;
 }
+
+/**
+ * What every CUDA device of the supported architectures (sm_80+) has: f16, warps and tensor cores.
+ * The dtype policy (DESIGN.md): matmuls on tensor cores with bf16 operands and f32 accumulation;
+ * weights, optimizer state and reductions stay f32.
+ */
+export const CUDA_FEATURES: TargetFeatures = { f16: true, subgroups: true, mma: DType.BF16 };
+
+/** CUDA with f32 math throughout (no tensor cores): for results that must match the interpreter to f32 tolerance. */
+export const CUDA_F32_FEATURES: TargetFeatures = { f16: true, subgroups: true };
+
+/** Operand types of the m16n8k16 tensor-core product (accumulation is always f32). */
+export type MmaOperand = DType.BF16 | DType.F16;
+
+/** Warp size the mma capability assumes (a CUDA warp). */
+export const MMA_WARP = 32;
+
+/**
+ * Where lane `lane` of the warp holds its fragment elements of mma.m16n8k16 with
+ * .f16/.bf16 operands and f32 accumulators (PTX ISA, "Matrix Fragments for
+ * mma.m16n8k16 with floating point type"): with g = lane >> 2, t = lane % 4,
+ * A (16×16, row-major) a0‥a7, B (16×8, K×N) b0‥b3, C/D (16×8) c0‥c3.
+ */
+export const MMA_FRAGMENTS = {
+  a: (lane: number, i: number): [row: number, col: number] => [(lane >> 2) + ((i >> 1) & 1) * 8, (lane % 4) * 2 + (i & 1) + (i >= 4 ? 8 : 0)],
+  b: (lane: number, i: number): [k: number, col: number] => [(lane % 4) * 2 + (i & 1) + (i >= 2 ? 8 : 0), lane >> 2],
+  c: (lane: number, i: number): [row: number, col: number] => [(lane >> 2) + (i >= 2 ? 8 : 0), (lane % 4) * 2 + (i & 1)],
+} as const;
 
 /** The combining ops a subgroup reduction supports (sum and max: what Graph IR reductions need). */
 export type SubgroupOp = Alu.Add | Alu.Max;
@@ -98,13 +132,26 @@ export type Instr =
    * Capability (subgroups): `op` over `value` across the active lanes of this thread's subgroup; every lane gets the result.
    * Numeric dtypes only (f32, f16, i32, u32). Like a barrier, only in workgroup-uniform control flow (so every lane is active).
    */
-  | { readonly kind: 'subgroupReduce'; readonly id: ValueId; readonly op: SubgroupOp; readonly dtype: DType; readonly value: ValueId };
+  | { readonly kind: 'subgroupReduce'; readonly id: ValueId; readonly op: SubgroupOp; readonly dtype: DType; readonly value: ValueId }
+  /** Capability (subgroups): `value` as held by lane (this lane XOR `mask`) of the subgroup; mask < MIN_SUBGROUP_SIZE. Uniform control flow only. */
+  | { readonly kind: 'subgroupShuffleXor'; readonly id: ValueId; readonly dtype: DType; readonly value: ValueId; readonly mask: number }
+  /**
+   * Capability (mma): the warp's m16n8k16 product acc += A·B. `a` (8 values) and `b` (4 values) are this lane's
+   * fragment elements as f32 values, rounded to `operand` when packed; `acc` are 4 f32 mutable locals updated in place.
+   * Only in warp-uniform control flow of a kernel whose workgroups are whole warps.
+   */
+  | { readonly kind: 'mma'; readonly operand: MmaOperand; readonly a: readonly ValueId[]; readonly b: readonly ValueId[]; readonly acc: readonly ValueId[] };
 
 export interface KernelBuffer {
   /** The Program buffer this binding refers to (for printing names and debugging). */
   readonly name: string;
-  /** Element type as the Graph IR sees it (bool is stored as one u32 word per element). */
+  /** Element type as the Graph IR sees it (bool is stored as one u32 word per element); loads and stores move values of this type. */
   readonly dtype: DType;
+  /**
+   * What the buffer holds when that differs from `dtype`: bf16 for f32 activations under CUDA's bf16 policy.
+   * The printer converts on load (exactly) and store (round to nearest even). CUDA only.
+   */
+  readonly storage?: DType.BF16;
   readonly access: 'read' | 'read_write';
   /** Number of elements, for bounds reasoning and validation. */
   readonly size: number;

@@ -23,6 +23,7 @@ import { emitThreefry } from './threefry.ts';
 import type { TemplateContext } from './templates/context.ts';
 import { lowerAttention } from './templates/attention.ts';
 import { lowerMatmul, type MatmulTile } from './templates/matmul.ts';
+import { lowerMatmulMma, mmaEligible } from './templates/matmul-mma.ts';
 
 export interface LowerOptions {
   readonly name: string;
@@ -38,6 +39,8 @@ export interface LowerOptions {
   /** Threads per workgroup of flat and group kernels (workgroupSize when absent); 256 on a software adapter, where per-workgroup overhead dominates. */
   readonly flatWorkgroupSize?: number;
   readonly matmulTile: MatmulTile;
+  /** Buffer storage narrower than the node's dtype (KernelBuffer.storage), e.g. bf16 activations; absent = the node's dtype. */
+  readonly storageOf?: (node: Node) => DType.BF16 | undefined;
 }
 
 const LOWEST: Partial<Record<DType, number>> = {
@@ -81,10 +84,14 @@ class Lowerer implements TemplateContext {
   private substitution: { readonly node: Node; readonly value: ValueId } | undefined;
 
   constructor(readonly k: ScheduledKernel, readonly options: LowerOptions) {
-    for (const root of kernelRoots(k)) this.buffers.push({ name: options.bufferName(root), dtype: root.dtype, access: 'read_write', size: size(root.shape) });
+    const storage = (node: Node) => {
+      const narrow = options.storageOf?.(node);
+      return narrow ? { storage: narrow } : {};
+    };
+    for (const root of kernelRoots(k)) this.buffers.push({ name: options.bufferName(root), dtype: root.dtype, access: 'read_write', size: size(root.shape), ...storage(root) });
     for (const node of k.reads) {
       this.bindings.set(node.id, this.buffers.length);
-      this.buffers.push({ name: options.bufferName(node), dtype: node.dtype, access: 'read', size: size(node.shape) });
+      this.buffers.push({ name: options.bufferName(node), dtype: node.dtype, access: 'read', size: size(node.shape), ...storage(node) });
     }
   }
 
@@ -125,9 +132,10 @@ class Lowerer implements TemplateContext {
       workgroups = this.group(this.k.segments!);
     } else if (this.k.kind === 'template') {
       const template = this.k.template!;
+      const mma = this.options.features?.mma;
       ({ workgroups, workgroupSize } = template.op === Op.Dot
-        ? lowerMatmul(this, template, this.options.matmulTile)
-        : lowerAttention(this, template));
+        ? (mma && mmaEligible(template) ? lowerMatmulMma(this, template, mma) : lowerMatmul(this, template, this.options.matmulTile))
+        : lowerAttention(this, template, mma));
     } else if (this.k.kind === 'flat') {
       workgroups = Math.max(1, Math.ceil(total / this.wg));
       const gid = this.kb.special('globalId');

@@ -34,6 +34,8 @@ export function formatInstr(instr: Instr): string {
     case 'sharedStore': return `${sharedName(instr.shared)}[${v(instr.index)}] = ${v(instr.value)}`;
     case 'barrier': return 'barrier';
     case 'subgroupReduce': return `${v(instr.id)}: ${instr.dtype} = subgroup ${instr.op} ${v(instr.value)}`;
+    case 'subgroupShuffleXor': return `${v(instr.id)}: ${instr.dtype} = subgroup shuffleXor ${v(instr.value)}, ${instr.mask}`;
+    case 'mma': return `mma.m16n8k16.${instr.operand} [${instr.acc.map(v).join(', ')}] += [${instr.a.map(v).join(', ')}] · [${instr.b.map(v).join(', ')}]`;
     default: return instr satisfies never;
   }
 }

@@ -8,7 +8,7 @@
 // subgroup ops is lowering's invariant; Tint's uniformity analysis checks it.)
 
 import { DType } from '../ir/dtype.ts';
-import { Alu, UNARY_ALU, type Instr, type Kernel, type ValueId } from './ir.ts';
+import { Alu, MIN_SUBGROUP_SIZE, MMA_WARP, UNARY_ALU, type Instr, type Kernel, type ValueId } from './ir.ts';
 import { formatInstr, valueName } from './print.ts';
 
 export class KernelVerifyError extends Error {
@@ -43,6 +43,9 @@ export function verifyKernel(kernel: Kernel): void {
   };
   const buffer = (binding: number, instr: Instr) => kernel.buffers[binding] ?? fail(`binding ${binding} does not exist (${kernel.buffers.length} bound)`, instr);
 
+  kernel.buffers.forEach((b, i) => {
+    if (b.storage && b.dtype !== DType.F32) fail(`binding ${i} (${b.name}) stores ${b.dtype} values as ${b.storage}; narrowed storage is for f32 values only`);
+  });
   for (const instr of kernel.body) {
     switch (instr.kind) {
       case 'const': define(instr.id, instr.dtype, instr); break;
@@ -110,6 +113,18 @@ export function verifyKernel(kernel: Kernel): void {
         if (instr.dtype === DType.Bool) fail('subgroup reductions need a numeric value, got bool', instr);
         value(instr.value, instr, instr.dtype);
         define(instr.id, instr.dtype, instr);
+        break;
+      case 'subgroupShuffleXor':
+        if (!Number.isInteger(instr.mask) || instr.mask < 1 || instr.mask >= MIN_SUBGROUP_SIZE) fail(`shuffleXor mask ${instr.mask} must be in 1‥${MIN_SUBGROUP_SIZE - 1} (every target's subgroup holds that many lanes)`, instr);
+        if (instr.dtype === DType.Bool) fail('subgroup shuffles need a numeric value, got bool', instr);
+        value(instr.value, instr, instr.dtype);
+        define(instr.id, instr.dtype, instr);
+        break;
+      case 'mma':
+        if (instr.a.length !== 8 || instr.b.length !== 4 || instr.acc.length !== 4) fail(`mma.m16n8k16 takes 8 A, 4 B and 4 accumulator values per lane, got ${instr.a.length}, ${instr.b.length}, ${instr.acc.length}`, instr);
+        if (kernel.workgroupSize % MMA_WARP !== 0) fail(`mma needs workgroups of whole warps (${MMA_WARP} lanes), this kernel has ${kernel.workgroupSize} threads`, instr);
+        for (const x of [...instr.a, ...instr.b]) value(x, instr, DType.F32);
+        for (const x of instr.acc) value(x, instr, DType.F32);
         break;
       default: instr satisfies never;
     }

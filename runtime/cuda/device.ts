@@ -12,6 +12,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DType } from '../../compiler/ir/dtype.ts';
+import type { TargetLimits } from '../../compiler/compile.ts';
+import { CUDA_F32_FEATURES, CUDA_FEATURES, type TargetFeatures } from '../../compiler/kernel/ir.ts';
 import type { ProgramKernel } from '../../compiler/program.ts';
 import {
   allocationBytes, decodeValues, encodeValues,
@@ -131,6 +133,11 @@ export class CudaDevice implements Device {
       maxComputeWorkgroupSizeX: info.maxThreadsPerBlock,
       maxComputeWorkgroupStorageSize: info.maxSharedMemoryPerBlock,
     };
+  }
+
+  /** What compile() needs to target this device: its limits, and tensor cores (the bf16 dtype policy) from sm_80 on. */
+  compileOptions(): { readonly target: 'cuda'; readonly limits: TargetLimits; readonly features: TargetFeatures } {
+    return { target: 'cuda', limits: { maxStorageBuffersPerShaderStage: this.limits.maxStorageBuffersPerShaderStage, maxStorageBufferBindingSize: this.limits.maxStorageBufferBindingSize, maxComputeWorkgroupsPerDimension: this.limits.maxComputeWorkgroupsPerDimension }, features: this.info.major >= 8 ? CUDA_FEATURES : CUDA_F32_FEATURES };
   }
 
   get description(): string {

@@ -91,7 +91,7 @@ export async function createStepRunner(device: StepDevice, graph: Graph, params:
     exec = await Executor.create(gpu, program);
   } else {
     const cuda = cudaDevice();
-    const { program } = compile(graph, { target: 'cuda', limits: cuda.limits });
+    const { program } = compile(graph, cuda.compileOptions());
     exec = await Executor.create(cuda, await withPtx(program));
   }
   for (const name of paramNames) exec.setParam(name, params[name]!);

@@ -8,18 +8,19 @@
 // transformer block train step (B 8, 64 tokens, width 256, 4 heads, AdamW).
 
 import fc from 'fast-check';
-import { compile } from '../../compiler/compile.ts';
+import { compile, CUDA_F32_FEATURES, CUDA_FEATURES, type TargetFeatures } from '../../compiler/compile.ts';
 import { withPtx } from '../../compiler/codegen/ptx.ts';
 import { Builder } from '../../compiler/ir/builder.ts';
 import { DType } from '../../compiler/ir/dtype.ts';
 import { Graph } from '../../compiler/ir/graph.ts';
 import { Op } from '../../compiler/ir/op.ts';
 import type { Program } from '../../compiler/program.ts';
-import { constantLr, grad, initParams, spec, trace, trainStep, type Context, type Shape, type Tensor } from '../../dsl/index.ts';
+import { constantLr, dot, gelu, grad, initParams, spec, trace, trainStep, type Context, type Shape, type Tensor } from '../../dsl/index.ts';
 import { SIT_TINY } from '../../models/configs.ts';
 import { diffusionLoss } from '../../models/sit.ts';
 import { ditBlock, vitBlock } from '../../models/vit.ts';
 import { interpret } from '../../runtime/cpu/interpret.ts';
+import { bf16Round } from '../../runtime/cpu/numeric.ts';
 import { buildGraph, inputValues, recipeArb } from '../../test/support/random-graph.ts';
 import { wave, type Values } from './values.ts';
 
@@ -47,6 +48,14 @@ export interface BenchCase {
   /** Floating-point operations per run, for a throughput column. */
   readonly flops?: number;
 }
+
+/** Ragged, batched and two-axis contractions for the mma template (edges in M, N and K). */
+const MMA_CASES: readonly [readonly number[], readonly number[], Parameters<typeof dot>[2]][] = [
+  [[37, 50], [50, 29], { batch: [[], []], contract: [[1], [0]] }],
+  [[3, 20, 24], [3, 24, 16], { batch: [[0], [0]], contract: [[2], [1]] }],
+  [[33, 4, 6], [17, 4, 6], { batch: [[], []], contract: [[1, 2], [1, 2]] }],
+  [[256, 512], [512, 384], { batch: [[], []], contract: [[1], [0]] }],
+];
 
 export const BLOCK = { batch: 8, tokens: 64, width: 256, heads: 4 } as const;
 export const MATMUL_N = 1024;
@@ -77,11 +86,11 @@ function valuesFor(graph: Graph, op: Op.Input | Op.Param, seed: number, scale = 
   return out;
 }
 
-async function checkCase(name: string, graph: Graph, tolerance: number, inputs?: Values, params?: Values): Promise<CheckCase> {
+async function checkCase(name: string, graph: Graph, tolerance: number, inputs?: Values, params?: Values, features: TargetFeatures = CUDA_F32_FEATURES): Promise<CheckCase> {
   const ins = inputs ?? valuesFor(graph, Op.Input, 3);
   const ps = params ?? valuesFor(graph, Op.Param, 11, 0.5);
   const ref = interpret(graph, { inputs: ins, params: ps }, { precision: 'f32' }).outputs;
-  const program = await withPtx(compile(graph, { target: 'cuda' }).program);
+  const program = await withPtx(compile(graph, { target: 'cuda', features }).program);
   const expected = Object.fromEntries(Object.entries(ref).filter(([n]) => n in program.outputs).map(([n, t]) => [n, Array.from(t.data)]));
   return { name, program, inputs: ins, params: ps, expected, tolerance };
 }
@@ -124,8 +133,8 @@ function blockGradient(fn: (ctx: Context, x: F32, c: F32) => F32): Graph {
 
 export async function checkCases(log: (line: string) => void = () => {}): Promise<CheckCase[]> {
   const cases: CheckCase[] = [];
-  const add = async (name: string, graph: Graph, tolerance: number, inputs?: Values, params?: Values): Promise<void> => {
-    cases.push(await checkCase(name, graph, tolerance, inputs, params));
+  const add = async (name: string, graph: Graph, tolerance: number, inputs?: Values, params?: Values, features?: TargetFeatures): Promise<void> => {
+    cases.push(await checkCase(name, graph, tolerance, inputs, params, features));
     log(`  ${name}: ${cases[cases.length - 1]!.program.kernels.length} kernels`);
   };
   for (const [name, graph] of primitiveGraphs()) await add(name, graph, name.includes('16') ? 1e-2 : 1e-5);
@@ -141,7 +150,14 @@ export async function checkCases(log: (line: string) => void = () => {}): Promis
     { latents: spec([2, 8, 4] as const), labels: spec([2] as const, DType.I32) }, { schedule: constantLr(1e-3), ema: 0.99 });
   const state = initParams(step.params, 0);
   const params = Object.fromEntries(Object.entries(state).map(([n, v]) => [n, Array.from(v, (x) => Math.fround(x))]));
-  await add('SiT-Tiny train step', step.graph, 2e-3, valuesFor(step.graph, Op.Input, 5), params);
+  // step is AdamW's 1-based count: a wave value there makes the bias correction negative and the update NaN
+  await add('SiT-Tiny train step', step.graph, 2e-3, { ...valuesFor(step.graph, Op.Input, 5), step: [3] }, params);
+  // Tensor cores (the default CUDA policy): operands already bf16-exact, so only the summation order differs from the interpreter.
+  for (const [shapeA, shapeB, dims] of MMA_CASES) {
+    const graph = trace((_, { a, b }) => ({ y: gelu(dot(a, b, dims)) }), { a: spec(shapeA), b: spec(shapeB) }).graph;
+    const bf16Values = (shape: readonly number[], seed: number) => wave(shape.reduce((x, y) => x * y, 1), seed).map(bf16Round);
+    await add(`tensor-core matmul [${shapeA.join(',')}]·[${shapeB.join(',')}] + gelu`, graph, 1e-4, { a: bf16Values(shapeA, 5), b: bf16Values(shapeB, 6) }, {}, CUDA_FEATURES);
+  }
   return cases;
 }
 
@@ -156,7 +172,8 @@ export async function benchCases(log: (line: string) => void = () => {}): Promis
     const out = b.cast(product, DType.F32);
     const probe = b.node(Op.Shrink, [b.reshape(out, [n * n])], { ranges: [[0, 4]] });
     const graph = new Graph([{ name: 'c', node: out }, { name: 'probe', node: probe }]);
-    const program = await withPtx(compile(graph, { target: 'cuda' }).program);
+    // f32 is f32 math (PyTorch's f32 matmul, TF32 off); bf16 takes the tensor cores
+    const program = await withPtx(compile(graph, { target: 'cuda', features: dtype === DType.F32 ? CUDA_F32_FEATURES : CUDA_FEATURES }).program);
     cases.push({ name: `matmul-${dtype}`, title: `matmul ${n}×${n}×${n} ${dtype}`, program, inputs: {}, params: sizes(graph), read: ['probe'], flops: 2 * n ** 3 });
     log(`  matmul ${dtype}: ${program.kernels.length} kernels`);
   }
@@ -165,8 +182,10 @@ export async function benchCases(log: (line: string) => void = () => {}): Promis
     const y = vitBlock(ctx.child('blocks.0'), x, { heads }) as F32;
     return y.mul(y).mean();
   }, { x: spec([batch, tokens, width] as const) }, { schedule: constantLr(1e-4) });
-  const program = await withPtx(compile(step.graph, { target: 'cuda' }).program);
-  cases.push({ name: 'block-train', title: `transformer block train step B${batch}×${tokens}×${width}, ${heads} heads (fwd+bwd+AdamW)`, program, inputs: valuesFor(step.graph, Op.Input, 2), params: sizes(step.graph), read: ['loss'] });
-  log(`  block train step: ${program.kernels.length} kernels`);
+  for (const [name, features, kind] of [['block-train', CUDA_F32_FEATURES, 'f32'], ['block-train-bf16', CUDA_FEATURES, 'bf16 tensor cores']] as const) {
+    const program = await withPtx(compile(step.graph, { target: 'cuda', features }).program);
+    cases.push({ name, title: `transformer block train step B${batch}×${tokens}×${width}, ${heads} heads (fwd+bwd+AdamW), ${kind}`, program, inputs: valuesFor(step.graph, Op.Input, 2), params: sizes(step.graph), read: ['loss'] });
+    log(`  block train step (${kind}): ${program.kernels.length} kernels`);
+  }
   return cases;
 }

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Executor } from '../../runtime/executor.ts';
 import { cudaAvailability, cudaDevice } from '../../runtime/cuda/device.ts';
 import type { BenchCase, CheckCase } from './corpus.ts';
+import { runChecks } from './suite.ts';
 import { benchValues } from './values.ts';
 
 const [checkPath, benchPath, outDir] = process.argv.slice(2);
@@ -23,48 +24,8 @@ if (!status.ok) {
 const device = cudaDevice();
 console.log(`kiln gpu-check on ${device.description}, driver ${status.driverVersion}`);
 
-function worstError(got: Float64Array, want: readonly number[]): { error: number; at: number } {
-  let error = 0;
-  let at = -1;
-  want.forEach((w, i) => {
-    const e = Math.abs(got[i]! - w) / (1 + Math.abs(w));
-    if (!(e <= error)) {
-      error = e;
-      at = i;
-    }
-  });
-  return { error, at };
-}
-
-let passed = 0;
-let failed = 0;
 const checks = JSON.parse(readFileSync(checkPath, 'utf8')) as CheckCase[];
-for (const c of checks) {
-  const started = performance.now();
-  try {
-    const exec = await Executor.create(device, c.program);
-    for (const [name, values] of Object.entries(c.params)) if (name in c.program.params) exec.setParam(name, values);
-    // Twice: the first run captures the CUDA graph, the second replays it; both must match.
-    const inputs = Object.fromEntries(Object.entries(c.inputs).filter(([name]) => name in c.program.inputs));
-    for (const pass of ['captured', 'replayed']) {
-      if (pass === 'replayed') for (const [name, values] of Object.entries(c.params)) if (name in c.program.params) exec.setParam(name, values);
-      const out = await exec.run(inputs, { read: Object.keys(c.expected) });
-      const problems = Object.entries(c.expected).map(([name, want]) => ({ name, ...worstError(out[name]!.data, want) }))
-        .filter((r) => !(r.error <= c.tolerance));
-      if (problems.length > 0) {
-        const p = problems[0]!;
-        throw new Error(`${pass} run: output ${p.name}[${p.at}] = ${out[p.name]!.data[p.at]}, interpreter ${c.expected[p.name]![p.at]} (relative error ${p.error.toExponential(2)} > ${c.tolerance})`);
-      }
-    }
-    exec.dispose();
-    passed++;
-    console.log(`ok   ${c.name} (${c.program.kernels.length} kernels, ${(performance.now() - started).toFixed(0)} ms)`);
-  } catch (error) {
-    failed++;
-    console.log(`FAIL ${c.name}: ${error instanceof Error ? error.message : String(error)}`);
-  }
-}
-console.log(`cuda suite: ${passed} passed, ${failed} failed`);
+const { failed } = await runChecks(device, checks, (line) => console.log(line));
 
 const results: Record<string, { title: string; ms: number; runs: number; gflops?: number } | { title: string; error: string }> = {};
 const benches = JSON.parse(readFileSync(benchPath, 'utf8')) as BenchCase[];

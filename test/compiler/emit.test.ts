@@ -14,7 +14,7 @@ import { MODULE_FORMAT, emitProgramModule, relativeKilnImport, writeProgramModul
 import { DType } from '../../compiler/ir/dtype.ts';
 import type { ValueId } from '../../compiler/kernel/ir.ts';
 import type { Program } from '../../compiler/program.ts';
-import { constantLr, initParams, spec, trace, trainStep } from '../../dsl/index.ts';
+import { attention, constantLr, gelu, initParams, spec, trace, trainStep } from '../../dsl/index.ts';
 import { Executor } from '../../runtime/executor.ts';
 import { webgpuDevice } from '../../runtime/webgpu/device.ts';
 
@@ -78,6 +78,16 @@ describe('emitProgramModule', () => {
   it('keeps Kernel IR bodies with includeIr', async () => {
     const program = compileStep();
     const emitted = await emitAndImport(program, 'step-ir', true);
+    expect(emitted.program).toEqual(program);
+    expect(typeErrors([emitted.path])).toEqual([]);
+  });
+
+  it('keeps CUDA tensor-core programs whole: mma and shuffle instructions, bf16 activation storage', async () => {
+    const t = trace((_, { a, b, q }) => ({ y: gelu(a.matmul(b)).matmul(b), o: attention(q, q, q) }), { a: spec([32, 32] as const), b: spec([32, 32] as const), q: spec([1, 16, 16] as const) });
+    const program = compile(t.graph, { target: 'cuda' }).program;
+    expect(program.kernels.flatMap((k) => k.ir.body.map((i) => i.kind))).toEqual(expect.arrayContaining(['mma', 'subgroupShuffleXor']));
+    expect(program.kernels.some((k) => k.ir.buffers.some((b) => b.storage === DType.BF16))).toBe(true);
+    const emitted = await emitAndImport(program, 'cuda-mma', true);
     expect(emitted.program).toEqual(program);
     expect(typeErrors([emitted.path])).toEqual([]);
   });

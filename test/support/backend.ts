@@ -4,7 +4,7 @@
 // is otherwise listed as a skipped describe block whose title says why.
 
 import { describe } from 'vitest';
-import { compile } from '../../compiler/compile.ts';
+import { compile, CUDA_F32_FEATURES } from '../../compiler/compile.ts';
 import { findNvcc, missingNvccMessage, withPtxSync } from '../../compiler/codegen/ptx.ts';
 import { Graph } from '../../compiler/ir/graph.ts';
 import type { Node } from '../../compiler/ir/node.ts';
@@ -32,7 +32,8 @@ const interpreter: Backend = { name: 'interpreter', precision: 'f64', run: (grap
 /** Compiles for CUDA (PTX through nvcc), runs once on the driver synchronously, reads every output. */
 function runCuda(graph: Graph, inputs: Inputs): Readonly<Record<string, HostTensor>> {
   const device = cudaDevice();
-  const program = withPtxSync(compile(graph, { target: 'cuda' }).program);
+  // f32 math (no tensor cores): the suite compares with the interpreter at f32 tolerance; test/compiler/mma.test.ts covers the bf16 policy
+  const program = withPtxSync(compile(graph, { target: 'cuda', features: CUDA_F32_FEATURES }).program);
   const buffers = program.buffers.map((b) => device.allocate(b.name, b.dtype, b.size));
   try {
     for (const [name, id] of Object.entries(program.inputs)) {

@@ -13,7 +13,8 @@ import { DType } from '../../ir/dtype.ts';
 import { CompositeKind, size, type Node, type NodeWith } from '../../ir/node.ts';
 import type { Op } from '../../ir/op.ts';
 import { constIndex, type Index } from '../index.ts';
-import { Alu, type ValueId } from '../ir.ts';
+import { Alu, type MmaOperand, type ValueId } from '../ir.ts';
+import { attentionMmaEligible, lowerAttentionMma } from './attention-mma.ts';
 import type { TemplateContext, TemplateLaunch } from './context.ts';
 
 const LOG2E = Math.LOG2E;
@@ -189,9 +190,10 @@ function backwardKeyValue(ctx: TemplateContext, node: NodeWith<Op.Composite>): T
   });
 }
 
-/** Lowers one fused attention composite; the kernel's root must be the composite itself. */
-export function lowerAttention(ctx: TemplateContext, node: NodeWith<Op.Composite>): TemplateLaunch {
+/** Lowers one fused attention composite; the kernel's root must be the composite itself. With tensor cores (`mma`), the forward runs on them. */
+export function lowerAttention(ctx: TemplateContext, node: NodeWith<Op.Composite>, mma?: MmaOperand): TemplateLaunch {
   if (ctx.root !== node) throw new Error(`lower: the ${node.arg.kind} template writes its own output; an epilogue over it must be a separate kernel`);
+  if (mma && attentionMmaEligible(node)) return lowerAttentionMma(ctx, node, mma);
   switch (node.arg.kind) {
     case CompositeKind.Attention:
     case CompositeKind.AttentionForward: return forward(ctx, node);

@@ -53,7 +53,7 @@ export function dotGeometry(dot: NodeWith<Op.Dot>): DotGeometry {
 }
 
 /** Index vector of one operand from its batch, free and contracted parts. */
-function operandIndex(x: Node, side: 0 | 1, dot: NodeWith<Op.Dot>, batchIdx: readonly Index[], freeIdx: readonly Index[], contractIdx: readonly Index[]): Index[] {
+export function operandIndex(x: Node, side: 0 | 1, dot: NodeWith<Op.Dot>, batchIdx: readonly Index[], freeIdx: readonly Index[], contractIdx: readonly Index[]): Index[] {
   const { batch, contract } = dot.arg;
   let f = 0;
   return x.shape.map((_, axis) => {

@@ -1,0 +1,83 @@
+// Runtime · sim: a Device whose kernels run in the Kernel IR simulator
+// (compiler/kernel/simulate.ts). It takes CUDA programs (kind 'cuda', 32-lane
+// warps, tensor-core mma), so the Executor runs what the CUDA printer would be
+// given, on this GPU-less machine, with every load and store bounds-checked.
+// Buffers hold values exactly as a device's bytes would (encode/decode round trip).
+
+import { simulateKernel } from '../../compiler/kernel/simulate.ts';
+import type { Kernel } from '../../compiler/kernel/ir.ts';
+import type { DType } from '../../compiler/ir/dtype.ts';
+import type { ProgramKernel } from '../../compiler/program.ts';
+import { allocationBytes, decodeValues, encodeValues, type BoundKernel, type CompiledKernel, type Device, type DeviceBuffer, type DeviceLimits, type DeviceStep } from '../device.ts';
+
+class SimBuffer implements DeviceBuffer {
+  readonly bytes: number;
+  readonly data: Float64Array;
+  constructor(readonly label: string, readonly dtype: DType, readonly size: number) {
+    this.bytes = allocationBytes(dtype, size);
+    this.data = new Float64Array(size);
+  }
+}
+
+class SimKernel implements CompiledKernel {
+  constructor(readonly name: string, readonly workgroupSize: number, readonly ir: Kernel) {}
+}
+
+class SimBound implements BoundKernel {
+  constructor(readonly kernel: SimKernel, readonly grid: readonly [number, number, number], readonly buffers: readonly SimBuffer[]) {}
+}
+
+const LIMITS: DeviceLimits = {
+  maxStorageBuffersPerShaderStage: 512,
+  maxStorageBufferBindingSize: 2 ** 31,
+  maxBufferSize: 2 ** 31,
+  maxComputeWorkgroupsPerDimension: 2 ** 31 - 1,
+  maxComputeInvocationsPerWorkgroup: 1024,
+  maxComputeWorkgroupSizeX: 1024,
+  maxComputeWorkgroupStorageSize: 48 * 1024,
+};
+
+export class SimulatedCudaDevice implements Device {
+  readonly kind = 'cuda' as const;
+  readonly limits = LIMITS;
+  readonly features: ReadonlySet<string> = new Set(['shader-f16', 'bf16', 'subgroups', 'mma']);
+  /** Kernels dispatched so far (tests check that a path was taken). */
+  readonly dispatched: Kernel[] = [];
+
+  allocate(label: string, dtype: DType, size: number): DeviceBuffer {
+    return new SimBuffer(label, dtype, size);
+  }
+
+  upload(buffer: DeviceBuffer, values: ArrayLike<number>): void {
+    const b = buffer as SimBuffer;
+    b.data.set(decodeValues(b.dtype, encodeValues(b.dtype, values).buffer as ArrayBuffer, b.size));
+  }
+
+  async download(buffers: readonly DeviceBuffer[]): Promise<Float64Array[]> {
+    return buffers.map((b) => Float64Array.from((b as SimBuffer).data));
+  }
+
+  async compile(kernel: ProgramKernel): Promise<CompiledKernel> {
+    return new SimKernel(kernel.name, kernel.workgroupSize, kernel.ir);
+  }
+
+  bind(kernel: CompiledKernel, buffers: readonly DeviceBuffer[], grid: readonly [number, number, number]): BoundKernel {
+    return new SimBound(kernel as SimKernel, grid, buffers as SimBuffer[]);
+  }
+
+  submit(steps: readonly DeviceStep[]): void {
+    for (const step of steps) {
+      if (step.kind === 'copy') {
+        (step.to as SimBuffer).data.set((step.from as SimBuffer).data);
+        continue;
+      }
+      const bound = step.kernel as SimBound;
+      this.dispatched.push(bound.kernel.ir);
+      simulateKernel(bound.kernel.ir, bound.buffers.map((b) => b.data), { subgroupSize: 32 });
+    }
+  }
+
+  async synchronize(): Promise<void> {}
+
+  release(): void {}
+}
