@@ -10,7 +10,8 @@
 // self-contained PTX module per entry (the shared header and module-scope
 // declarations, then that entry). Any diagnostic at all is an error that names
 // the kernel and shows its source lines. Nothing else in compiler/ imports this
-// file: compile() stays synchronous and browser-safe.
+// file: compile() stays synchronous and browser-safe. Where nvcc is absent, an
+// in-process compiler (NVRTC via runtime/cuda/nvrtc.ts) takes the same batches.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,7 +28,15 @@ export interface PtxOptions {
   readonly assemble?: boolean;
   /** Kill nvcc after this many milliseconds (default 10 minutes). */
   readonly timeoutMs?: number;
+  /** Compile with this instead of nvcc (NVRTC through the CUDA addon: runtime/cuda/nvrtc.ts); `assemble` is then ignored. */
+  readonly compiler?: CudaSourceCompiler;
 }
+
+/**
+ * One CUDA C++ translation unit (named kiln.cu in diagnostics) → its PTX module for `arch`,
+ * or an Error whose message is the compiler's log.
+ */
+export type CudaSourceCompiler = (source: string, arch: string) => string;
 
 export class PtxError extends Error {
   override readonly name = 'PtxError';
@@ -193,9 +202,8 @@ function runSync({ command, args, cwd }: Command, options: PtxOptions): Ran {
 /** Kernels per nvcc run below which splitting a batch across processes costs more than it saves (nvcc's start-up is about a second). */
 const KERNELS_PER_JOB = 64;
 
-/** One nvcc run over `sources` (concatenated), then ptxas when asked; yields the commands, returns the whole PTX module. */
-function* compileBatch(nvcc: string, sources: readonly KernelSource[], options: PtxOptions): Generator<Command, string, Ran> {
-  const arch = options.arch ?? 'sm_90';
+/** Sources concatenated into one translation unit, with the line each starts at (for diagnostics). */
+function concatenate(sources: readonly KernelSource[]): { text: string; starts: number[] } {
   const starts: number[] = [];
   let line = 1;
   const parts = sources.map((s) => {
@@ -204,9 +212,16 @@ function* compileBatch(nvcc: string, sources: readonly KernelSource[], options: 
     line += text.split('\n').length - 1;
     return text;
   });
+  return { text: parts.join(''), starts };
+}
+
+/** One nvcc run over `sources` (concatenated), then ptxas when asked; yields the commands, returns the whole PTX module. */
+function* compileBatch(nvcc: string, sources: readonly KernelSource[], options: PtxOptions): Generator<Command, string, Ran> {
+  const arch = options.arch ?? 'sm_90';
+  const { text, starts } = concatenate(sources);
   const cwd = mkdtempSync(join(tmpdir(), 'kiln-ptx-'));
   try {
-    writeFileSync(join(cwd, 'kiln.cu'), parts.join(''));
+    writeFileSync(join(cwd, 'kiln.cu'), text);
     const compiled = yield { command: nvcc, args: [`-arch=${arch}`, '--ptx', '-std=c++17', '-Werror', 'all-warnings', '-o', 'kiln.ptx', 'kiln.cu'], cwd };
     if (compiled.error) throw new PtxError(`kiln: running ${nvcc} failed: ${compiled.error.message}`);
     if (compiled.status !== 0 || compiled.output.trim() !== '') {
@@ -237,8 +252,21 @@ function driveSync(batch: Generator<Command, string, Ran>, options: PtxOptions):
   return step.value;
 }
 
+/** One in-process compile (options.compiler) over `sources` concatenated. */
+function compileBatchWith(compiler: CudaSourceCompiler, sources: readonly KernelSource[], options: PtxOptions): string {
+  const arch = options.arch ?? 'sm_90';
+  const { text, starts } = concatenate(sources);
+  try {
+    return compiler(text, arch);
+  } catch (error) {
+    const log = error instanceof Error ? error.message : String(error);
+    throw new PtxError(`the CUDA compiler (${arch}) reported problems (kiln requires zero errors and warnings):\n${describeDiagnostics(log, sources, starts)}`);
+  }
+}
+
 interface Plan {
-  readonly nvcc: string;
+  /** nvcc's path, or undefined when options.compiler compiles in process. */
+  readonly nvcc: string | undefined;
   /** Batches of distinct sources, one nvcc run each. */
   readonly batches: readonly (readonly KernelSource[])[];
   /** finish(modules) maps each batch's PTX back to every entry. */
@@ -247,7 +275,7 @@ interface Plan {
 
 /** Kernels whose sources differ only in the entry name compile once; the distinct ones are split into `jobs` batches. */
 function plan(sources: readonly KernelSource[], options: PtxOptions, jobs: number): Plan {
-  const nvcc = requireNvcc(options);
+  const nvcc = options.compiler ? undefined : requireNvcc(options);
   const representative = new Map<string, KernelSource>();
   const copyOf = new Map<string, KernelSource>();
   for (const s of sources) {
@@ -285,6 +313,7 @@ function plan(sources: readonly KernelSource[], options: PtxOptions, jobs: numbe
 export async function compileToPtx(sources: readonly KernelSource[], options: PtxOptions & { readonly jobs?: number } = {}): Promise<Map<string, string>> {
   if (sources.length === 0) return new Map();
   const { nvcc, batches, finish } = plan(sources, options, options.jobs ?? availableParallelism());
+  if (!nvcc) return finish(batches.map((batch) => compileBatchWith(options.compiler!, batch, options)));
   return finish(await Promise.all(batches.map((batch) => driveAsync(compileBatch(nvcc, batch, options), options))));
 }
 
@@ -292,6 +321,7 @@ export async function compileToPtx(sources: readonly KernelSource[], options: Pt
 export function compileToPtxSync(sources: readonly KernelSource[], options: PtxOptions = {}): Map<string, string> {
   if (sources.length === 0) return new Map();
   const { nvcc, batches, finish } = plan(sources, options, 1);
+  if (!nvcc) return finish(batches.map((batch) => compileBatchWith(options.compiler!, batch, options)));
   return finish(batches.map((batch) => driveSync(compileBatch(nvcc, batch, options), options)));
 }
 

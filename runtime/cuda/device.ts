@@ -41,6 +41,10 @@ export interface CudaAddon {
   endCapture(): Handle;
   launchGraph(graph: Handle): void;
   destroyGraph(graph: Handle): void;
+  /** Loads the first loadable NVRTC of `paths` (once per process). */
+  nvrtcLoad(paths: readonly string[]): { ok: true; path: string; version: string } | { ok: false; reason: string };
+  /** CUDA C++ → PTX; throws `kiln cuda: nvrtcCompileProgram failed: …` with NVRTC's log. */
+  nvrtcCompile(source: string, name: string, options: readonly string[]): { ptx: string; log: string };
 }
 
 export interface CudaDeviceInfo {
@@ -178,7 +182,7 @@ export class CudaDevice implements Device {
   /** compile() without the promise: loads the kernel's PTX module (the driver JIT-compiles it for this GPU). */
   compileSync(kernel: ProgramKernel): CompiledKernel {
     if (!kernel.ptx) {
-      throw new Error(`kernel ${kernel.name} has no PTX: run compiler/codegen/ptx.ts withPtx(program) where nvcc is installed before loading it on CUDA`);
+      throw new Error(`kernel ${kernel.name} has no PTX: run programWithPtx(program) (runtime/cuda/nvrtc.ts: nvcc, else NVRTC) before loading it on CUDA`);
     }
     if (kernel.workgroupSize > this.limits.maxComputeInvocationsPerWorkgroup) {
       throw new Error(`kernel ${kernel.name}: block size ${kernel.workgroupSize} exceeds this device's ${this.limits.maxComputeInvocationsPerWorkgroup}`);

@@ -6,7 +6,7 @@
 // state can be read and written, which is what checkpoints and resume need.
 
 import { compile } from '../../compiler/compile.ts';
-import { withPtx } from '../../compiler/codegen/ptx.ts';
+import { programWithPtx } from '../cuda/nvrtc.ts';
 import type { Graph } from '../../compiler/ir/graph.ts';
 import { Op } from '../../compiler/ir/op.ts';
 import type { InterpretOptions } from '../cpu/interpret.ts';
@@ -92,7 +92,7 @@ export async function createStepRunner(device: StepDevice, graph: Graph, params:
   } else {
     const cuda = cudaDevice();
     const { program } = compile(graph, cuda.compileOptions());
-    exec = await Executor.create(cuda, await withPtx(program));
+    exec = await Executor.create(cuda, await programWithPtx(program));
   }
   for (const name of paramNames) exec.setParam(name, params[name]!);
   return {

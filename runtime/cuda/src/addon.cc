@@ -11,6 +11,8 @@
 // the driver's error name and string. With setSyncEveryCall(true) (device.ts sets
 // it from KILN_CUDA_SYNC=1) every asynchronous call is followed by a stream
 // synchronisation, so a faulting kernel is reported by the launch that ran it.
+// NVRTC (libnvrtc) is dlopen()ed the same way, on request, for machines that
+// have no nvcc to produce PTX with.
 
 #include <napi.h>
 #include <dlfcn.h>
@@ -189,6 +191,141 @@ bool toCount(Napi::Env env, const Napi::Value& value, const char* what, uint64_t
 
 Napi::BigInt handle(Napi::Env env, const void* pointer) {
   return Napi::BigInt::New(env, static_cast<uint64_t>(reinterpret_cast<uintptr_t>(pointer)));
+}
+
+// ---- NVRTC (libnvrtc, dlopen()ed like the driver) -------------------------------------
+// The runtime compiler turns kiln's CUDA C++ into PTX where nvcc is absent (a GPU
+// machine with only the driver and PyTorch, whose wheels carry libnvrtc). Its few
+// entry points are declared here as well; nvrtcResult 0 is success.
+
+using nvrtcProgram = struct _nvrtcProgram*;
+
+struct Nvrtc {
+  void* library = nullptr;
+  std::string path;
+  int (*nvrtcVersion)(int*, int*);
+  const char* (*nvrtcGetErrorString)(int);
+  int (*nvrtcCreateProgram)(nvrtcProgram*, const char*, const char*, int, const char* const*, const char* const*);
+  int (*nvrtcCompileProgram)(nvrtcProgram, int, const char* const*);
+  int (*nvrtcGetPTXSize)(nvrtcProgram, size_t*);
+  int (*nvrtcGetPTX)(nvrtcProgram, char*);
+  int (*nvrtcGetProgramLogSize)(nvrtcProgram, size_t*);
+  int (*nvrtcGetProgramLog)(nvrtcProgram, char*);
+  int (*nvrtcDestroyProgram)(nvrtcProgram*);
+};
+
+Nvrtc nvrtc;
+
+template <typename F>
+bool bindNvrtc(void* library, F*& slot, const char* name, std::string& error) {
+  slot = reinterpret_cast<F*>(dlsym(library, name));
+  if (!slot) error = std::string("lacks ") + name;
+  return slot != nullptr;
+}
+
+/** nvrtcLoad(paths): the first of `paths` dlopen() can load and that has the entry points; { ok, path, version } or { ok: false, reason }. */
+Napi::Value NvrtcLoad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object result = Napi::Object::New(env);
+  if (!nvrtc.library) {
+    if (info.Length() < 1 || !info[0].IsArray()) {
+      fail(env, "nvrtcLoad(paths) takes an array of library paths");
+      return env.Undefined();
+    }
+    Napi::Array paths = info[0].As<Napi::Array>();
+    std::string reasons;
+    for (uint32_t i = 0; i < paths.Length() && !nvrtc.library; i++) {
+      std::string path = paths.Get(i).ToString().Utf8Value();
+      void* library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+      std::string error;
+      if (!library) {
+        const char* why = dlerror();
+        reasons += "\n  " + path + ": " + (why ? why : "not loadable");
+        continue;
+      }
+      Nvrtc loaded;
+      bool ok = bindNvrtc(library, loaded.nvrtcVersion, "nvrtcVersion", error) && bindNvrtc(library, loaded.nvrtcGetErrorString, "nvrtcGetErrorString", error) &&
+                bindNvrtc(library, loaded.nvrtcCreateProgram, "nvrtcCreateProgram", error) && bindNvrtc(library, loaded.nvrtcCompileProgram, "nvrtcCompileProgram", error) &&
+                bindNvrtc(library, loaded.nvrtcGetPTXSize, "nvrtcGetPTXSize", error) && bindNvrtc(library, loaded.nvrtcGetPTX, "nvrtcGetPTX", error) &&
+                bindNvrtc(library, loaded.nvrtcGetProgramLogSize, "nvrtcGetProgramLogSize", error) && bindNvrtc(library, loaded.nvrtcGetProgramLog, "nvrtcGetProgramLog", error) &&
+                bindNvrtc(library, loaded.nvrtcDestroyProgram, "nvrtcDestroyProgram", error);
+      if (!ok) {
+        dlclose(library);
+        reasons += "\n  " + path + ": " + error;
+        continue;
+      }
+      loaded.library = library;
+      loaded.path = path;
+      nvrtc = loaded;
+    }
+    if (!nvrtc.library) {
+      result.Set("ok", false);
+      result.Set("reason", "no NVRTC library could be loaded:" + (reasons.empty() ? std::string(" no candidate paths") : reasons));
+      return result;
+    }
+  }
+  int major = 0;
+  int minor = 0;
+  nvrtc.nvrtcVersion(&major, &minor);
+  result.Set("ok", true);
+  result.Set("path", nvrtc.path);
+  result.Set("version", std::to_string(major) + "." + std::to_string(minor));
+  return result;
+}
+
+/** nvrtcCompile(source, name, options) → { ptx, log }; a failed compile throws with NVRTC's log. */
+Napi::Value NvrtcCompile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!nvrtc.library) {
+    Napi::Error::New(env, "kiln cuda: nvrtcLoad() has not found NVRTC").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsString() || !info[2].IsArray()) {
+    fail(env, "nvrtcCompile(source, name, options) takes two strings and an array of strings");
+    return env.Undefined();
+  }
+  std::string source = info[0].As<Napi::String>().Utf8Value();
+  std::string name = info[1].As<Napi::String>().Utf8Value();
+  Napi::Array list = info[2].As<Napi::Array>();
+  std::vector<std::string> options;
+  for (uint32_t i = 0; i < list.Length(); i++) options.push_back(list.Get(i).ToString().Utf8Value());
+  std::vector<const char*> pointers;
+  for (const auto& option : options) pointers.push_back(option.c_str());
+  auto error = [&](const char* call, int code, const std::string& log) {
+    std::string message = std::string("kiln cuda: ") + call + " failed: " + nvrtc.nvrtcGetErrorString(code) + " (" + std::to_string(code) + ")";
+    if (!log.empty()) message += "\n" + log;
+    Napi::Error::New(env, message).ThrowAsJavaScriptException();
+    return env.Undefined();
+  };
+  nvrtcProgram program = nullptr;
+  int code = nvrtc.nvrtcCreateProgram(&program, source.c_str(), name.c_str(), 0, nullptr, nullptr);
+  if (code != 0) return error("nvrtcCreateProgram", code, "");
+  code = nvrtc.nvrtcCompileProgram(program, static_cast<int>(pointers.size()), pointers.data());
+  size_t logSize = 0;
+  std::string log;
+  if (nvrtc.nvrtcGetProgramLogSize(program, &logSize) == 0 && logSize > 1) {
+    log.resize(logSize);
+    nvrtc.nvrtcGetProgramLog(program, log.data());
+    log.resize(std::strlen(log.c_str()));
+  }
+  if (code != 0) {
+    nvrtc.nvrtcDestroyProgram(&program);
+    return error("nvrtcCompileProgram", code, log);
+  }
+  size_t ptxSize = 0;
+  std::string ptx;
+  code = nvrtc.nvrtcGetPTXSize(program, &ptxSize);
+  if (code == 0) {
+    ptx.resize(ptxSize);
+    code = nvrtc.nvrtcGetPTX(program, ptx.data());
+    ptx.resize(std::strlen(ptx.c_str()));
+  }
+  nvrtc.nvrtcDestroyProgram(&program);
+  if (code != 0) return error("nvrtcGetPTX", code, log);
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("ptx", ptx);
+  result.Set("log", log);
+  return result;
 }
 
 // ---- exported functions ----------------------------------------------------------
@@ -464,6 +601,7 @@ Napi::Object Register(Napi::Env env, Napi::Object exports) {
     {"loadModule", LoadModule}, {"unloadModule", UnloadModule}, {"getFunction", GetFunction},
     {"launch", Launch}, {"synchronize", Synchronize},
     {"beginCapture", BeginCapture}, {"endCapture", EndCapture}, {"launchGraph", LaunchGraph}, {"destroyGraph", DestroyGraph},
+    {"nvrtcLoad", NvrtcLoad}, {"nvrtcCompile", NvrtcCompile},
   };
   for (const auto& [name, function] : functions) exports.Set(name, Napi::Function::New(env, function, name));
   return exports;
