@@ -76,8 +76,8 @@ export interface TargetFeatures {
 
 /**
  * What every CUDA device of the supported architectures (sm_80+) has: f16, warps and tensor cores.
- * The dtype policy (DESIGN.md): matmuls on tensor cores with bf16 operands and f32 accumulation;
- * weights, optimizer state and reductions stay f32.
+ * The dtype policy (DESIGN.md): matmuls on tensor cores with bf16 operands and f32 accumulation, and (compile.ts,
+ * CompileOptions.activations) activations stored as bf16; weights, optimizer state and reductions stay f32.
  */
 export const CUDA_FEATURES: TargetFeatures = { f16: true, subgroups: true, mma: DType.BF16 };
 
