@@ -17,7 +17,7 @@ import { featureInputTeacher } from '../models/teacher.ts';
 import { readFeatureFile, readLatentDataset, writeLatentDataset } from '../runtime/data/latents.ts';
 import { imageGrid, writePng } from '../runtime/io/png.ts';
 import { bestDevice, STEP_DEVICES, type StepDevice } from '../runtime/train/step-runner.ts';
-import { flagHelp, parseFlags, positiveInt, required, UsageError, type FlagSpecs, type FlagValues } from './flags.ts';
+import { flagHelp, InputError, parseFlags, positiveInt, required, UsageError, type FlagSpecs, type FlagValues } from './flags.ts';
 export { parseFlags };
 import { trainClassifier, type TrainedClassifier } from './pipeline/classifier.ts';
 import { fashionMnist, imageFolder, type ImageSet } from './pipeline/common.ts';
@@ -69,7 +69,7 @@ function tokenizerFile(path: string): TrainedTokenizer {
 function diffusionFile(path: string): TrainedDiffusion {
   const model = loadModel<DiTConfig>(path, 'diffusion');
   const { mean, std } = model.extra as { mean: number; std: number };
-  if (typeof mean !== 'number' || typeof std !== 'number') throw new Error(`${path}: the diffusion model file lacks its latent statistics (mean, std)`);
+  if (typeof mean !== 'number' || typeof std !== 'number') throw new InputError(`${path}: the diffusion model file lacks its latent statistics (mean, std)`);
   return { config: model.config, params: model.params, shapes: {}, history: [], mean, std };
 }
 

@@ -20,6 +20,11 @@ export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
 
+/** A file the user named is not what the command needs (wrong kind of model, mismatched shapes): one line, exit status 1. */
+export class InputError extends Error {
+  override readonly name = 'InputError';
+}
+
 export function parseFlags(command: string, argv: readonly string[], specs: FlagSpecs): FlagValues {
   const values: FlagValues = {};
   for (const [name, spec] of Object.entries(specs)) values[name] = spec.default;

@@ -1,9 +1,18 @@
 // CLI · the `kiln` command. Parses the command line and dispatches to
 // cli/commands.ts; a bad command, flag or value is a one-line error naming it
-// (exit status 2), `--help` works on every command.
+// (exit status 2), a bad or mismatched file or a diverged run one line too (exit
+// status 1), `--help` works on every command.
 
 import { COMMANDS, commandHelp, parseFlags } from './commands.ts';
-import { UsageError } from './flags.ts';
+import { CheckpointError } from '../runtime/io/checkpoint.ts';
+import { SafetensorsFormatError } from '../runtime/io/safetensors.ts';
+import { IdxFormatError } from '../runtime/data/idx.ts';
+import { ImageDataError } from '../runtime/data/images.ts';
+import { LatentFileError } from '../runtime/data/latents.ts';
+import { TrainingDivergedError } from '../runtime/train/loop.ts';
+import { InputError, UsageError } from './flags.ts';
+
+const BAD_INPUT = [InputError, SafetensorsFormatError, CheckpointError, IdxFormatError, ImageDataError, LatentFileError, TrainingDivergedError];
 
 function help(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2;
@@ -43,6 +52,11 @@ async function main(argv: readonly string[]): Promise<number> {
     if (error instanceof UsageError) {
       console.error(error.message);
       return 2;
+    }
+    // Bad files and runs that stop on their own terms are the user's to fix, not kiln's bugs: one line, no stack.
+    if (BAD_INPUT.some((kind) => error instanceof kind)) {
+      console.error(`kiln ${name}: ${(error as Error).message}`);
+      return 1;
     }
     throw error;
   }

@@ -12,6 +12,7 @@ import { batchIndices } from '../../runtime/data/order.ts';
 import { sampleEuler, sampleEulerMaruyama, sampleHeun, type Guidance } from '../../runtime/sample/samplers.ts';
 import { trainLoop, type StepRecord } from '../../runtime/train/loop.ts';
 import { createStepRunner, type StepDevice } from '../../runtime/train/step-runner.ts';
+import { InputError } from '../flags.ts';
 import { cachedForward, forwardProgram, inferenceWeights, readParams } from './common.ts';
 
 const compiledVelocity = new WeakMap<object, Set<string>>();
@@ -56,7 +57,7 @@ export function latentBatch(set: LatentDataset, indices: ArrayLike<number>, seed
 export async function trainDiffusion(set: LatentDataset, run: DiffusionRun): Promise<TrainedDiffusion> {
   const { config } = run;
   if (set.tokens !== config.tokens || set.channels !== config.channels) {
-    throw new Error(`train-diffusion: the latents are ${set.tokens}×${set.channels}, ${config.name} expects ${config.tokens}×${config.channels} (pick the config that matches the tokenizer)`);
+    throw new InputError(`train-diffusion: the latents are ${set.tokens}×${set.channels}, ${config.name} expects ${config.tokens}×${config.channels} (pick the config that matches the tokenizer)`);
   }
   const step = trainStep(
     (ctx, { latents, labels }) => diffusionLoss(ctx, latents, labels, config),

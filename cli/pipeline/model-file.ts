@@ -4,6 +4,7 @@
 // needs no other flag to rebuild the model.
 
 import { readSafetensors, writeSafetensors } from '../../runtime/io/safetensors.ts';
+import { InputError } from '../flags.ts';
 
 export type ModelKind = 'classifier' | 'tokenizer' | 'diffusion';
 
@@ -29,12 +30,12 @@ export function loadModel<C>(path: string, kind: ModelKind): ModelFile<C> {
   try {
     info = JSON.parse(file.metadata['kiln.model'] ?? 'null') ?? {};
   } catch {
-    throw new Error(`${path}: kiln.model metadata is not JSON (was it written by kiln?)`);
+    throw new InputError(`${path}: kiln.model metadata is not JSON (was it written by kiln?)`);
   }
-  if (info.kind !== kind) throw new Error(`${path}: holds a ${String(info.kind ?? 'non-kiln')} model, this command needs a ${kind} (see kiln --help for which command writes it)`);
+  if (info.kind !== kind) throw new InputError(`${path}: holds a ${String(info.kind ?? 'non-kiln')} model, this command needs a ${kind} (see kiln --help for which command writes it)`);
   const params: Record<string, Float64Array> = {};
   for (const [name, t] of file.tensors) {
-    if (t.dtype !== 'F32') throw new Error(`${path}: tensor "${name}" is ${t.dtype}; kiln model files hold F32`);
+    if (t.dtype !== 'F32') throw new InputError(`${path}: tensor "${name}" is ${t.dtype}; kiln model files hold F32`);
     params[name] = Float64Array.from(t.data as Float32Array);
   }
   return { kind, config: info.config as C, params, extra: (info.extra ?? {}) as Record<string, unknown> };

@@ -1,9 +1,11 @@
 // The kiln command: --help on every command, one clear line and exit status 2
 // for a bad command, flag or value, and the demo end to end (short preset, on
-// the interpreter) writing everything it promises under its output folder.
+// the interpreter) writing everything it promises under its output folder; then
+// the standalone sample command on its files, and one clear line (exit status 1)
+// for a model file of the wrong kind or a truncated one.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
@@ -96,5 +98,16 @@ describe('kiln demo --short (interpreter, real Fashion-MNIST)', () => {
     const s = await kilnAsync('sample', '--diffusion', join(dir, 'maetok-diffusion.safetensors'), '--tokenizer', join(dir, 'maetok.safetensors'), '--per-class', '1', '--steps', '2', '--sampler', 'euler', '--device', 'cpu', '--out', png);
     expect(s.status, s.stderr.slice(-2000)).toBe(0);
     expect(PNG.sync.read(readFileSync(png)).width).toBe(10 * 30 + 2);
+
+    // a model file of the wrong kind, or a truncated one, is one line naming the file and the problem (exit status 1, no stack)
+    const sample = (diffusion: string, tokenizer: string) => kilnAsync('sample', '--diffusion', diffusion, '--tokenizer', tokenizer, '--device', 'cpu', '--out', png);
+    const wrong = await sample(join(dir, 'classifier.safetensors'), join(dir, 'maetok.safetensors'));
+    expect(wrong.status).toBe(1);
+    expect(wrong.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^kiln sample: .*classifier\.safetensors: holds a classifier model, this command needs a diffusion/)]);
+    const truncated = join(out, 'truncated.safetensors');
+    writeFileSync(truncated, readFileSync(join(dir, 'maetok.safetensors')).subarray(0, 1000));
+    const broken = await sample(join(dir, 'maetok-diffusion.safetensors'), truncated);
+    expect(broken.status).toBe(1);
+    expect(broken.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^kiln sample: .*truncated\.safetensors: header length \d+ runs past the end of the file \(1000 bytes\); the file is truncated$/)]);
   }, 1_500_000);
 });
