@@ -1,7 +1,8 @@
 // Runtime · sim: a Device whose kernels run in the Kernel IR simulator
-// (compiler/kernel/simulate.ts). It takes CUDA programs (kind 'cuda', 32-lane
-// warps, tensor-core mma), so the Executor runs what the CUDA printer would be
-// given, on this GPU-less machine, with every load and store bounds-checked.
+// (compiler/kernel/simulate.ts). By default it takes CUDA programs (kind 'cuda',
+// 32-lane warps, tensor-core mma), so the Executor runs what the CUDA printer
+// would be given, on this GPU-less machine, with every load and store
+// bounds-checked; as kind 'webgpu' with 8-lane subgroups it stands in for lavapipe.
 // Buffers hold values exactly as a device's bytes would (encode/decode round trip).
 
 import { simulateKernel } from '../../compiler/kernel/simulate.ts';
@@ -37,12 +38,24 @@ const LIMITS: DeviceLimits = {
   maxComputeWorkgroupStorageSize: 48 * 1024,
 };
 
-export class SimulatedCudaDevice implements Device {
-  readonly kind = 'cuda' as const;
+export interface SimulatedDeviceOptions {
+  /** Which programs it accepts (default 'cuda'). */
+  readonly kind?: 'cuda' | 'webgpu';
+  /** Lanes per subgroup (default 32, a CUDA warp; lavapipe uses 8). */
+  readonly subgroupSize?: number;
+}
+
+export class SimulatedDevice implements Device {
+  readonly kind: 'cuda' | 'webgpu';
+  readonly subgroupSize: number;
   readonly limits = LIMITS;
-  readonly features: ReadonlySet<string> = new Set(['shader-f16', 'bf16', 'subgroups', 'mma']);
-  /** Kernels dispatched so far (tests check that a path was taken). */
-  readonly dispatched: Kernel[] = [];
+  readonly features: ReadonlySet<string>;
+
+  constructor(options: SimulatedDeviceOptions = {}) {
+    this.kind = options.kind ?? 'cuda';
+    this.subgroupSize = options.subgroupSize ?? 32;
+    this.features = new Set(this.kind === 'cuda' ? ['shader-f16', 'bf16', 'subgroups', 'mma'] : ['shader-f16', 'subgroups']);
+  }
 
   allocate(label: string, dtype: DType, size: number): DeviceBuffer {
     return new SimBuffer(label, dtype, size);
@@ -72,8 +85,7 @@ export class SimulatedCudaDevice implements Device {
         continue;
       }
       const bound = step.kernel as SimBound;
-      this.dispatched.push(bound.kernel.ir);
-      simulateKernel(bound.kernel.ir, bound.buffers.map((b) => b.data), { subgroupSize: 32 });
+      simulateKernel(bound.kernel.ir, bound.buffers.map((b) => b.data), { subgroupSize: this.subgroupSize });
     }
   }
 

@@ -9,7 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SimulatedCudaDevice } from '../../runtime/sim/device.ts';
+import { SimulatedDevice } from '../../runtime/sim/device.ts';
 import type { CheckCase } from './corpus.ts';
 import { runChecks } from './suite.ts';
 
@@ -17,5 +17,5 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const pack = resolve(process.argv[2] ?? join(root, 'out', 'gpu-check'));
 const checks = JSON.parse(execFileSync('xz', ['-dc', join(pack, 'check.json.xz')], { maxBuffer: 2 ** 30 }).toString('utf8')) as CheckCase[];
 console.log(`kiln gpu-check rehearsal: ${checks.length} check cases from ${pack} on the Kernel IR simulator`);
-const { failed } = await runChecks(new SimulatedCudaDevice(), checks, (line) => console.log(line));
+const { failed } = await runChecks(new SimulatedDevice(), checks, (line) => console.log(line));
 process.exit(failed > 0 ? 1 : 0);

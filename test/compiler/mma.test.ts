@@ -27,7 +27,7 @@ import { Executor } from '../../runtime/executor.ts';
 import { wave } from '../support/gradcheck.ts';
 import { gradientTrace } from '../support/gradient-graph.ts';
 import { KernelIr } from '../support/kernel-ir.ts';
-import { SimulatedCudaDevice } from '../../runtime/sim/device.ts';
+import { SimulatedDevice } from '../../runtime/sim/device.ts';
 
 type Values = Record<string, ArrayLike<number>>;
 
@@ -36,7 +36,7 @@ const CUDA_F32: CompileOptions = { features: CUDA_F32_FEATURES };
 const CUDA_BF16_MMA: CompileOptions = { features: { f16: true, subgroups: true, mma: DType.BF16 } };
 
 async function simulate(graph: Graph, inputs: Values, params: Values, options: Omit<CompileOptions, 'target'>): Promise<{ outputs: Record<string, Float64Array>; kernels: Kernel[] }> {
-  const device = new SimulatedCudaDevice();
+  const device = new SimulatedDevice();
   const { program } = compile(graph, { ...options, target: 'cuda' });
   const exec = await Executor.create(device, program);
   for (const [name, values] of Object.entries(params)) if (name in program.params) exec.setParam(name, values);
@@ -137,6 +137,20 @@ describe('the Kernel IR simulator', () => {
     const { outputs, kernels } = await simulate(t.graph, inputs, params, CUDA_F32);
     expect(usesMma(kernels)).toBe(0);
     const { err, where } = worstError(ref, outputs);
+    expect(err, where).toBeLessThan(5e-4);
+  });
+
+  it('runs the WebGPU lowering for lavapipe (8-lane subgroups) of the same gradient as the interpreter computes it', async () => {
+    const t = gradientTrace({ x: [2, 5, 8], c: [2, 8] }, (ctx, { x, c }) => ditBlock(ctx.child('blocks.0'), x!, c!, { heads: 2 }));
+    const inputs = { x: wave(80, 3), c: wave(16, 4) };
+    const params = Object.fromEntries(t.params.map((p, k) => [p.name, wave(p.shape.reduce((a, b) => a * b, 1), k + 11).map((v) => v * 0.5)]));
+    const ref = interpret(t.graph, { inputs, params }, { precision: 'f32' }).outputs;
+    const { program } = compile(t.graph, { target: 'webgpu', features: { subgroups: true }, adapter: 'software' });
+    expect(program.kernels.some((k) => k.ir.body.some((i) => i.kind === 'subgroupReduce'))).toBe(true);
+    const exec = await Executor.create(new SimulatedDevice({ kind: 'webgpu', subgroupSize: 8 }), program);
+    for (const [name, values] of Object.entries(params)) if (name in program.params) exec.setParam(name, values);
+    const out = await exec.run(inputs);
+    const { err, where } = worstError(ref, Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.data])));
     expect(err, where).toBeLessThan(5e-4);
   });
 
