@@ -100,6 +100,11 @@ export class IndexEmitter {
     return atomIndex({ id, lo, hi, uniform });
   }
 
+  /** min(x, extent − 1) as a new atom in [0, extent − 1]: edge tiles clamp rows and columns so their loads stay in bounds without branches. */
+  clampBelow(x: Index, extent: number): Index {
+    return this.atom(this.kb.alu(Alu.Min, DType.I32, [this.emit(x), this.kb.const(extent - 1, DType.I32)]), 0, extent - 1, false);
+  }
+
   /** Floor division by a positive constant of a non-negative index. */
   div(x: Index, d: number): Index {
     if (d === 1) return x;

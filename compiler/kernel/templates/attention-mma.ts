@@ -48,7 +48,6 @@ export function lowerAttentionMma(ctx: TemplateContext, node: NodeWith<Op.Compos
   const keyBlocks = Math.ceil(tk / 16);
   const f32 = (x: number) => kb.const(x, DType.F32);
   const op = (alu: Alu, ...args: ValueId[]) => kb.alu(alu, DType.F32, args);
-  const clamp = (raw: Index, extent: number): Index => ix.atom(kb.alu(Alu.Min, DType.I32, [ix.emit(raw), ctx.i32(extent - 1)]), 0, extent - 1, false);
   const below = (raw: Index, extent: number) => kb.alu(Alu.CmpLt, DType.Bool, [ix.emit(raw), ctx.i32(extent)]);
   const zeroUnless = (inside: ValueId | undefined, value: ValueId) => (inside === undefined ? value : kb.alu(Alu.Select, DType.F32, [inside, value, f32(0)]));
   const load = (x: Node, leadIdx: readonly Index[], row: Index, col: Index) => kb.cast(ctx.value(x, [...leadIdx, row, col]), DType.F32);
@@ -67,12 +66,12 @@ export function lowerAttentionMma(ctx: TemplateContext, node: NodeWith<Op.Compos
     const group = ix.div(lane, 4);
     const pair = scaleIndex(ix.mod(lane, 4), 2);
     const rowRaw = (half: number) => addIndex(addIndex(rowBase, constIndex(half * 8)), group);
-    const rows = [0, 1].map((half) => (tq % 16 === 0 ? rowRaw(half) : clamp(rowRaw(half), tq)));
+    const rows = [0, 1].map((half) => (tq % 16 === 0 ? rowRaw(half) : ix.clampBelow(rowRaw(half), tq)));
     // Q's A fragments, one per 16-wide chunk of the head dim (zero past d)
     const qFrag = Array.from({ length: dChunks }, (_, c) => Array.from({ length: 8 }, (_, i) => {
       const col = addIndex(pair, constIndex(c * 16 + (i & 1) + (i >= 4 ? 8 : 0)));
       const exact = (c + 1) * 16 <= d;
-      return zeroUnless(exact ? undefined : below(col, d), load(q, leadIdx, rows[(i >> 1) & 1]!, exact ? col : clamp(col, d)));
+      return zeroUnless(exact ? undefined : below(col, d), load(q, leadIdx, rows[(i >> 1) & 1]!, exact ? col : ix.clampBelow(col, d)));
     }));
     const max = [0, 1].map(() => kb.variable(f32(LOWEST)));
     const sum = [0, 1].map(() => kb.variable(f32(0)));
@@ -84,12 +83,12 @@ export function lowerAttentionMma(ctx: TemplateContext, node: NodeWith<Op.Compos
       const scores = [0, 1].map((half) => {
         const acc = Array.from({ length: 4 }, () => kb.variable(f32(0)));
         const keyRaw = addIndex(addIndex(key0, constIndex(half * 8)), group);
-        const key = tk % 16 === 0 ? keyRaw : clamp(keyRaw, tk);
+        const key = tk % 16 === 0 ? keyRaw : ix.clampBelow(keyRaw, tk);
         for (let c = 0; c < dChunks; c++) {
           const b = Array.from({ length: 4 }, (_, i) => {
             const col = addIndex(pair, constIndex(c * 16 + (i & 1) + (i >= 2 ? 8 : 0)));
             const exact = (c + 1) * 16 <= d;
-            return zeroUnless(exact ? undefined : below(col, d), load(k, leadIdx, key, exact ? col : clamp(col, d)));
+            return zeroUnless(exact ? undefined : below(col, d), load(k, leadIdx, key, exact ? col : ix.clampBelow(col, d)));
           });
           kb.mma(operand, acc, qFrag[c]!, b);
         }
@@ -118,11 +117,11 @@ export function lowerAttentionMma(ctx: TemplateContext, node: NodeWith<Op.Compos
       const pFrag = [p[0]![0]!, p[0]![1]!, p[1]![0]!, p[1]![1]!, p[0]![2]!, p[0]![3]!, p[1]![2]!, p[1]![3]!];
       for (let j = 0; j < vChunks; j++) {
         const colRaw = addIndex(constIndex(j * 8), group);
-        const col = dv % 8 === 0 ? colRaw : clamp(colRaw, dv);
+        const col = dv % 8 === 0 ? colRaw : ix.clampBelow(colRaw, dv);
         const b = Array.from({ length: 4 }, (_, i) => {
           const keyRaw = addIndex(addIndex(key0, constIndex((i & 1) + (i >= 2 ? 8 : 0))), pair);
           // keys past Tk have P = 0, and the clamped key's V is finite, so the product adds nothing
-          return load(v, leadIdx, tk % 16 === 0 ? keyRaw : clamp(keyRaw, tk), col);
+          return load(v, leadIdx, tk % 16 === 0 ? keyRaw : ix.clampBelow(keyRaw, tk), col);
         });
         kb.mma(operand, out[j]!, pFrag, b);
       }
@@ -139,7 +138,7 @@ export function lowerAttentionMma(ctx: TemplateContext, node: NodeWith<Op.Compos
         const conds: ValueId[] = [];
         if (tq % 16 !== 0) conds.push(below(rowRaw(half), tq));
         if (dv % 8 !== 0) conds.push(below(colRaw, dv));
-        const write = () => store(rows[half]!, dv % 8 === 0 ? colRaw : clamp(colRaw, dv), op(Alu.Mul, kb.read(out[j]![i]!), inverse[half]!));
+        const write = () => store(rows[half]!, dv % 8 === 0 ? colRaw : ix.clampBelow(colRaw, dv), op(Alu.Mul, kb.read(out[j]![i]!), inverse[half]!));
         if (conds.length === 0) write();
         else kb.when(conds.length === 1 ? conds[0]! : kb.alu(Alu.And, DType.Bool, conds), write);
       }

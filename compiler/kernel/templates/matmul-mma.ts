@@ -64,8 +64,7 @@ export function lowerMatmulMma(ctx: TemplateContext, dot: NodeWith<Op.Dot>, oper
     const lane = ix.atom(kb.special('subgroupLane'), 0, MMA_WARP - 1, false);
     const group = ix.div(lane, 4);
     const inGroup = ix.mod(lane, 4);
-    const clampTo = (raw: Index, extent: number, exact: boolean): Index =>
-      exact ? raw : ix.atom(kb.alu(Alu.Min, DType.I32, [ix.emit(raw), ctx.i32(extent - 1)]), 0, extent - 1, false);
+    const clampTo = (raw: Index, extent: number, exact: boolean): Index => (exact ? raw : ix.clampBelow(raw, extent));
     // Output row of fragment f's upper (half 0) or lower (half 1) 8 rows; output column of fragment j's element pair.
     const rowRaw = (f: number, half: number) => addIndex(addIndex(scaleIndex(tileM, rowsPerWarp), constIndex(f * 16 + half * 8)), group);
     const colRaw = (j: number, odd: number) => addIndex(addIndex(scaleIndex(tileN, colsPerWarp), constIndex(j * 8 + odd)), scaleIndex(inGroup, 2));

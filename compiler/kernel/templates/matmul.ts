@@ -88,9 +88,7 @@ export function lowerMatmul(ctx: TemplateContext, dot: NodeWith<Op.Dot>, tile: M
     // Edge tiles clamp their row/column to the last valid one: loads stay in bounds without branches.
     const clamped = (tileIdx: Index, step: number, offset: number, extent: number): Index => {
       const raw = addIndex(scaleIndex(tileIdx, step), constIndex(offset));
-      if (extent % step === 0) return raw;
-      const id = kb.alu(Alu.Min, DType.I32, [ix.emit(raw), ctx.i32(extent - 1)]);
-      return ix.atom(id, 0, extent - 1, false);
+      return extent % step === 0 ? raw : ix.clampBelow(raw, extent);
     };
     const rows = Array.from({ length: tm }, (_, i) => clamped(tileM, tm, i, g.m));
     const lane = ix.mod(tileN, lanes);
@@ -99,7 +97,7 @@ export function lowerMatmul(ctx: TemplateContext, dot: NodeWith<Op.Dot>, tile: M
     const cols = Array.from({ length: tn }, (_, j) => {
       const raw = colRawOf(j);
       if (g.n % blockN === 0) return raw;
-      return ix.atom(kb.alu(Alu.Min, DType.I32, [ix.emit(raw), ctx.i32(g.n - 1)]), 0, g.n - 1, false);
+      return ix.clampBelow(raw, g.n);
     });
     const rowIdx = rows.map((r) => ix.delinearize(r, g.freeA));
     const colIdx = cols.map((c) => ix.delinearize(c, g.freeB));
