@@ -17,6 +17,7 @@ import { dotGeometry, type MatmulTile } from './kernel/templates/matmul.ts';
 import { DEFAULT_FLAT_WORKGROUP, SOFTWARE_ROW_WORKGROUP, defaultMatmulTile, type AdapterClass } from './kernel/templates/tiles.ts';
 import { verifyKernel } from './kernel/verify.ts';
 import type { BufferRole, OutputView, Program, ProgramBuffer, ProgramKernel, ProgramStep } from './program.ts';
+import { gemmMatrix, isBf16RoundTrip, libraryDot, stridedView, type GemmCall } from './schedule/gemm.ts';
 import { kernelRoots } from './schedule/group.ts';
 import { outputStorage, printSchedule, schedule, type Schedule, type ScheduledKernel } from './schedule/schedule.ts';
 
@@ -69,6 +70,12 @@ export interface CompileOptions {
    * optimizer update reads (gradients, moments) stay f32 either way. bf16 is CUDA-only.
    */
   readonly activations?: DType.F32 | DType.BF16;
+  /**
+   * CUDA only. 'library': float dots are scheduled as library GEMM calls (compiler/schedule/gemm.ts) and their kernels
+   * carry a GemmCall, which a CUDA device with cuBLASLt runs instead of the generated kernel (that kernel stays, for
+   * devices without it). Operands are rounded to bf16 by their own kernels, as autocast does. Default 'kernel'.
+   */
+  readonly gemm?: 'kernel' | 'library';
 }
 
 export interface Compiled {
@@ -84,7 +91,9 @@ export function compile(graph: Graph, options: CompileOptions = {}): Compiled {
   const level = debugLevel(options.debug);
   requireF16(graph, features);
   if (features?.mma && target !== 'cuda') throw new Error(`compile: the mma feature (tensor cores) exists only on target cuda, not ${target}; drop features.mma`);
-  const sched = schedule(graph, { maxBindings: limits.maxStorageBuffersPerShaderStage });
+  const library = options.gemm === 'library';
+  if (library && target !== 'cuda') throw new Error(`compile: library GEMMs (gemm: 'library') exist only on target cuda, not ${target}; drop the gemm option`);
+  const sched = schedule(graph, { maxBindings: limits.maxStorageBuffersPerShaderStage, libraryGemm: library });
   if (level >= 3) console.error(`[kiln] schedule (${sched.kernels.length} kernels)\n${printSchedule(sched)}`);
 
   const buffers: ProgramBuffer[] = [];
@@ -115,6 +124,8 @@ export function compile(graph: Graph, options: CompileOptions = {}): Compiled {
   const activations = options.activations ?? (target === 'cuda' && features?.mma ? DType.BF16 : DType.F32);
   if (activations === DType.BF16 && target !== 'cuda') throw new Error(`compile: bf16 activation storage exists only on target cuda, not ${target}; drop the activations option`);
   const narrow = activations === DType.BF16 ? bf16Activations(sched, outputName) : new Set<number>();
+  // A bf16 round trip is exact in bf16 storage, whatever kernel writes it (library GEMM operands).
+  if (target === 'cuda') for (const k of sched.kernels) if (!k.segments && isBf16RoundTrip(k.root) && !outputName.has(k.root.id)) narrow.add(k.root.id);
   const storageOf = (node: Node): DType.BF16 | undefined => (narrow.has(node.id) ? DType.BF16 : undefined);
   const temps = planTemps(sched, storageOf);
   const tempBuffer = new Map<number, number>();
@@ -140,7 +151,8 @@ export function compile(graph: Graph, options: CompileOptions = {}): Compiled {
     const grid = foldGrid(ir.workgroups, limits.maxComputeWorkgroupsPerDimension);
     const source = target === 'cuda' ? printCuda(ir, { grid }) : printWgsl(ir, { grid });
     if (level >= 4) console.error(`[kiln] ${ir.name}\n${source}`);
-    return { name: ir.name, source, entryPoint: target === 'cuda' ? cudaEntryName(ir) : 'main', bindings: [...kernelRoots(k), ...k.reads].map((n) => bufferOf.get(n.id)!), workgroupSize: ir.workgroupSize, grid, ir, ...(tuneKey ? { tuneKey } : {}) };
+    const gemm = library ? gemmCall(k, (n) => storageOf(n) ?? n.dtype) : undefined;
+    return { name: ir.name, source, entryPoint: target === 'cuda' ? cudaEntryName(ir) : 'main', bindings: [...kernelRoots(k), ...k.reads].map((n) => bufferOf.get(n.id)!), workgroupSize: ir.workgroupSize, grid, ir, ...(tuneKey ? { tuneKey } : {}), ...(gemm ? { gemm } : {}) };
   });
 
   const steps: ProgramStep[] = kernels.map((_, kernel) => ({ kind: 'dispatch', kernel }));
@@ -153,6 +165,25 @@ export function compile(graph: Graph, options: CompileOptions = {}): Compiled {
     if (out.node.op === Op.Assign) steps.push({ kind: 'copy', from: bufferOf.get(value.id)!, to: bufferOf.get(out.node.srcs[0]!.id)! });
   }
   return { program: { target, buffers, kernels, steps, outputs, inputs, params, ...(Object.keys(outputViews).length ? { outputViews } : {}) }, schedule: sched };
+}
+
+/**
+ * A library dot kernel as a GemmCall: the dot is the kernel's root (no epilogue), both operands are strided views of
+ * bf16-stored bindings, and the output is stored bf16 or f32. Otherwise undefined: the generated kernel runs.
+ */
+function gemmCall(k: ScheduledKernel, stored: (node: Node) => DType): GemmCall | undefined {
+  const dot = k.template;
+  if (k.kind !== 'template' || !dot || dot.op !== Op.Dot || k.root !== dot || !libraryDot(dot)) return undefined;
+  const reads = new Set(k.reads.map((r) => r.id));
+  const matrices = ([0, 1] as const).map((side) => {
+    const view = stridedView(dot.srcs[side]!, (n) => reads.has(n.id));
+    if (!view || !reads.has(view.base.id) || stored(view.base) !== DType.BF16) return undefined;
+    return gemmMatrix(dot, side, view, 1 + k.reads.indexOf(view.base));
+  });
+  const out = stored(dot);
+  if (!matrices[0] || !matrices[1] || (out !== DType.BF16 && out !== DType.F32)) return undefined;
+  const g = dotGeometry(dot);
+  return { batch: g.batch, m: g.m, n: g.n, k: g.k, a: matrices[0], b: matrices[1], operands: DType.BF16, out };
 }
 
 /** f16 values need WebGPU's 'shader-f16' (WGSL `enable f16;`); without it, fail here rather than when the device loads the shader. */

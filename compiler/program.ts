@@ -7,6 +7,9 @@
 import type { DType } from './ir/dtype.ts';
 import type { ViewOp } from './ir/op.ts';
 import type { Kernel } from './kernel/ir.ts';
+import type { GemmCall } from './schedule/gemm.ts';
+
+export type { GemmCall, GemmMatrix } from './schedule/gemm.ts';
 
 export type BufferRole =
   /** Fed by the caller for each run. */
@@ -48,6 +51,11 @@ export interface ProgramKernel {
    * compiler/codegen/ptx.ts withPtx, so a GPU machine needs only the driver).
    */
   readonly ptx?: string;
+  /**
+   * CUDA programs compiled with gemm 'library': the kernel is a plain GEMM a device may run through its BLAS
+   * library (cuBLASLt) instead of the generated source, which computes the same values.
+   */
+  readonly gemm?: GemmCall;
 }
 
 /** One Graph IR view op (reshape, permute, shrink, flip, expand, pad) as plain data. */

@@ -15,11 +15,15 @@
 //      (bias, activation, gate, residual) when that epilogue is its only reader
 //      and reads it element for element;
 //   6. a kernel binding more buffers than the target allows is split.
+// With library GEMMs (CUDA's cuBLASLt, options.libraryGemm) rules 3 and 5 change for
+// float dots: a dot is a kernel of its own, and its operands are strided views of
+// buffers, realized first when they are anything else (compiler/schedule/gemm.ts).
 
 import type { Graph } from '../ir/graph.ts';
 import { size, type Node, type NodeWith } from '../ir/node.ts';
 import { Op, isBinary, isUnary, isView } from '../ir/op.ts';
 import { runPasses } from '../passes/pass.ts';
+import { gemmMatrix, libraryDot, roundGemmOperands, stridedView } from './gemm.ts';
 import { groupUpdates } from './group.ts';
 import { PREPARE_PASSES, TEMPLATE_COMPOSITES } from './prepare.ts';
 
@@ -87,6 +91,8 @@ export interface Schedule {
 export interface ScheduleOptions {
   /** Storage buffers one kernel may bind (WebGPU maxStorageBuffersPerShaderStage). */
   readonly maxBindings: number;
+  /** Float dots become library GEMM calls (compiler/schedule/gemm.ts): no prologue or epilogue fusion, strided operands. */
+  readonly libraryGemm?: boolean;
 }
 
 const isReduce = (n: Node): n is ReduceNode => n.op === Op.ReduceSum || n.op === Op.ReduceMax;
@@ -204,11 +210,27 @@ class Scheduler {
     const templates = this.graph.nodes.filter(isTemplate);
     for (const n of templates) this.realize(n);
     for (const n of templates) {
+      if (this.isLibrary(n)) {
+        const dot = n as NodeWith<Op.Dot>;
+        dot.srcs.forEach((operand, side) => this.realize(this.libraryOperand(dot, side as 0 | 1, operand)));
+        continue;
+      }
       for (const operand of n.srcs) {
         const base = this.viewBase(operand);
         if (!isInlineSource(base)) this.realize(base);
       }
     }
+  }
+
+  /** A dot the library computes: its own kernel, operands read as strided matrices. */
+  isLibrary(n: Node): boolean {
+    return !!this.options.libraryGemm && libraryDot(n);
+  }
+
+  /** What a library dot's operand reads: the buffer under a strided view chain, else the operand realized whole. */
+  private libraryOperand(dot: NodeWith<Op.Dot>, side: 0 | 1, operand: Node): Node {
+    const view = stridedView(operand);
+    return view && !isInlineSource(view.base) && gemmMatrix(dot, side, view, 0) ? view.base : operand;
   }
 
   /**
@@ -224,6 +246,7 @@ class Scheduler {
     for (const root of roots) {
       for (const r of this.reads(root)) readers.set(r.id, (readers.get(r.id) ?? 0) + 1);
       const dot = this.region(root).find((n): n is NodeWith<Op.Dot> => n.op === Op.Dot);
+      if (dot && this.isLibrary(dot)) continue;
       dot?.srcs.forEach((operand, side) => {
         const base = this.viewBase(operand);
         byId.set(base.id, base);
@@ -352,7 +375,7 @@ class Scheduler {
     for (const root of roots) for (const r of this.reads(root)) readers.set(r.id, [...(readers.get(r.id) ?? []), root]);
     let changed = false;
     for (const dot of roots) {
-      if (dot.op !== Op.Dot || outputs.has(dot.id) || this.unrealizedOnce.has(dot.id)) continue;
+      if (dot.op !== Op.Dot || this.isLibrary(dot) || outputs.has(dot.id) || this.unrealizedOnce.has(dot.id)) continue;
       const users = readers.get(dot.id) ?? [];
       if (users.length !== 1) continue;
       const user = users[0]!;
@@ -399,7 +422,7 @@ class Scheduler {
 }
 
 export function schedule(graph: Graph, options: ScheduleOptions): Schedule {
-  const prepared = runPasses(graph, PREPARE_PASSES);
+  const prepared = runPasses(graph, options.libraryGemm ? [...PREPARE_PASSES, roundGemmOperands] : PREPARE_PASSES);
   const s = new Scheduler(prepared, options);
   s.seed();
   for (let round = 0; round < 10_000; round++) {

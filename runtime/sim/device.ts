@@ -4,11 +4,14 @@
 // would be given, on this GPU-less machine, with every load and store
 // bounds-checked; as kind 'webgpu' with 8-lane subgroups it stands in for lavapipe.
 // Buffers hold values exactly as a device's bytes would (encode/decode round trip).
+// With `gemm`, kernels carrying a GemmCall run through a reference GEMM instead,
+// as a CUDA device with cuBLASLt runs them.
 
 import { simulateKernel } from '../../compiler/kernel/simulate.ts';
 import type { Kernel } from '../../compiler/kernel/ir.ts';
 import type { DType } from '../../compiler/ir/dtype.ts';
-import type { ProgramKernel } from '../../compiler/program.ts';
+import type { GemmCall, ProgramKernel } from '../../compiler/program.ts';
+import { runGemmCall } from './gemm.ts';
 import { allocationBytes, decodeValues, encodeValues, type BoundKernel, type CompiledKernel, type Device, type DeviceBuffer, type DeviceLimits, type DeviceStep } from '../device.ts';
 
 class SimBuffer implements DeviceBuffer {
@@ -21,7 +24,7 @@ class SimBuffer implements DeviceBuffer {
 }
 
 class SimKernel implements CompiledKernel {
-  constructor(readonly name: string, readonly workgroupSize: number, readonly ir: Kernel) {}
+  constructor(readonly name: string, readonly workgroupSize: number, readonly ir: Kernel, readonly gemm: GemmCall | undefined) {}
 }
 
 class SimBound implements BoundKernel {
@@ -43,17 +46,21 @@ export interface SimulatedDeviceOptions {
   readonly kind?: 'cuda' | 'webgpu';
   /** Lanes per subgroup (default 32, a CUDA warp; lavapipe uses 8). */
   readonly subgroupSize?: number;
+  /** Run kernels that carry a GemmCall through a reference GEMM (sim/gemm.ts), as a CUDA device with cuBLASLt does; default false. */
+  readonly gemm?: boolean;
 }
 
 export class SimulatedDevice implements Device {
   readonly kind: 'cuda' | 'webgpu';
   readonly subgroupSize: number;
+  readonly gemm: boolean;
   readonly limits = LIMITS;
   readonly features: ReadonlySet<string>;
 
   constructor(options: SimulatedDeviceOptions = {}) {
     this.kind = options.kind ?? 'cuda';
     this.subgroupSize = options.subgroupSize ?? 32;
+    this.gemm = options.gemm ?? false;
     this.features = new Set(this.kind === 'cuda' ? ['shader-f16', 'bf16', 'subgroups', 'mma'] : ['shader-f16', 'subgroups']);
   }
 
@@ -71,7 +78,7 @@ export class SimulatedDevice implements Device {
   }
 
   async compile(kernel: ProgramKernel): Promise<CompiledKernel> {
-    return new SimKernel(kernel.name, kernel.workgroupSize, kernel.ir);
+    return new SimKernel(kernel.name, kernel.workgroupSize, kernel.ir, this.gemm ? kernel.gemm : undefined);
   }
 
   bind(kernel: CompiledKernel, buffers: readonly DeviceBuffer[], grid: readonly [number, number, number]): BoundKernel {
@@ -85,6 +92,10 @@ export class SimulatedDevice implements Device {
         continue;
       }
       const bound = step.kernel as SimBound;
+      if (bound.kernel.gemm) {
+        runGemmCall(bound.kernel.gemm, bound.buffers.map((b) => b.data));
+        continue;
+      }
       simulateKernel(bound.kernel.ir, bound.buffers.map((b) => b.data), { subgroupSize: this.subgroupSize });
     }
   }

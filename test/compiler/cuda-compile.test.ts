@@ -260,14 +260,14 @@ describe.skipIf(!NVCC)(`nvcc -arch=sm_90 accepts every kernel with zero errors a
     await expectCompiles(programSources(graphs.map((g) => compile(g, { target: 'cuda' }).program)));
   }, 120_000);
 
-  it('training steps: SiT-Tiny (with EMA), MAETok-Tiny stage 1 (one PTX module per kernel)', async () => {
+  it('training steps: SiT-Tiny (with EMA), MAETok-Tiny stage 1, each also with library GEMMs (one PTX module per kernel)', async () => {
     const steps = [
       trainStep((ctx, { latents, labels }) => diffusionLoss(ctx, latents, labels, SIT_TINY).loss,
         { latents: spec([2, 8, 4] as const), labels: spec([2] as const, DType.I32) }, { schedule: constantLr(1e-3), ema: 0.99 }),
       trainStep((ctx, { images }) => maetokStage1Loss(ctx, images, MAETOK_TINY, { teachers: { dino: patchTeacher('dino', 4, 32) } }).loss,
         { images: spec([2, 1, 28, 28] as const) }, { schedule: constantLr(1e-3) }),
     ];
-    const programs = steps.map((s) => compile(s.graph, { target: 'cuda' }).program);
+    const programs = steps.flatMap((s) => [compile(s.graph, { target: 'cuda' }).program, compile(s.graph, { target: 'cuda', gemm: 'library' }).program]);
     await expectCompiles(programSources(programs));
     // withPtx attaches one module per kernel to the program itself.
     const first = await withPtx(programs[0]!);

@@ -28,6 +28,7 @@ import { wave } from '../support/gradcheck.ts';
 import { gradientTrace } from '../support/gradient-graph.ts';
 import { KernelIr } from '../support/kernel-ir.ts';
 import { SimulatedDevice } from '../../runtime/sim/device.ts';
+import { worstError, worstNormError } from '../support/compare.ts';
 
 type Values = Record<string, ArrayLike<number>>;
 
@@ -48,41 +49,6 @@ function usesMma(kernels: readonly Kernel[]): number {
   return kernels.filter((k) => k.body.some((i) => i.kind === 'mma')).length;
 }
 
-/** The worst output's ‖got − ref‖₂ / ‖ref‖₂ (bf16 error is relative to a tensor's scale, not to each element). */
-function worstNormError(ref: Record<string, { data: Float64Array }>, got: Record<string, Float64Array>): { err: number; where: string } {
-  let err = 0;
-  let where = '';
-  for (const [name, expected] of Object.entries(ref)) {
-    let diff = 0;
-    let norm = 0;
-    expected.data.forEach((e, i) => {
-      diff += (got[name]![i]! - e) ** 2;
-      norm += e * e;
-    });
-    const rel = Math.sqrt(diff / Math.max(norm, 1e-30));
-    if (!(rel <= err)) {
-      err = rel;
-      where = `${name}: ‖Δ‖ ${Math.sqrt(diff).toExponential(2)}, ‖ref‖ ${Math.sqrt(norm).toExponential(2)}`;
-    }
-  }
-  return { err, where };
-}
-
-/** max |got − ref| / (1 + |ref|) over every output, with where it happened. */
-function worstError(ref: Record<string, { data: Float64Array }>, got: Record<string, Float64Array>): { err: number; where: string } {
-  let err = 0;
-  let where = '';
-  for (const [name, expected] of Object.entries(ref)) {
-    expected.data.forEach((e, i) => {
-      const d = Math.abs(got[name]![i]! - e) / (1 + Math.abs(e));
-      if (!(d <= err)) {
-        err = d;
-        where = `${name}[${i}]: ${got[name]![i]} vs ${e}`;
-      }
-    });
-  }
-  return { err, where };
-}
 
 const bf16 = (xs: ArrayLike<number>) => Array.from(xs, bf16Round);
 
