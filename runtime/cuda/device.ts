@@ -5,20 +5,24 @@
 // same byte layout as WebGPU's (runtime/device.ts encodeValues), one PTX module
 // per kernel loaded at compile(), launches on one stream, and every multi-step
 // run captured once as a CUDA graph and replayed after that (the Executor submits
-// the same step list each run). Where the addon is not built or there is no
+// the same step list each run). Kernels that carry a GemmCall (programs compiled
+// with gemm 'library') run as cuBLASLt matmuls when the library loads
+// (runtime/cuda/gemm.ts; KILN_CUDA_GEMM=kernel keeps the generated kernels), and
+// are captured into the same graphs. Where the addon is not built or there is no
 // driver, cudaAvailability() says why and cudaDevice() throws with that reason.
 
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { DType } from '../../compiler/ir/dtype.ts';
+import { DType } from '../../compiler/ir/dtype.ts';
 import type { TargetLimits } from '../../compiler/compile.ts';
 import { CUDA_F32_FEATURES, CUDA_FEATURES, type TargetFeatures } from '../../compiler/kernel/ir.ts';
-import type { ProgramKernel } from '../../compiler/program.ts';
+import type { GemmCall, GemmMatrix, ProgramKernel } from '../../compiler/program.ts';
 import {
   allocationBytes, decodeValues, encodeValues,
   type BoundKernel, type CompiledKernel, type Device, type DeviceBuffer, type DeviceLimits, type DeviceStep,
 } from '../device.ts';
+import { cublasLtCandidates, cublasLtMatmul, type CublasLtMatmul } from './gemm.ts';
 
 type Handle = bigint;
 
@@ -45,7 +49,17 @@ export interface CudaAddon {
   nvrtcLoad(paths: readonly string[]): { ok: true; path: string; version: string } | { ok: false; reason: string };
   /** CUDA C++ → PTX; throws `kiln cuda: nvrtcCompileProgram failed: …` with NVRTC's log. */
   nvrtcCompile(source: string, name: string, options: readonly string[]): { ptx: string; log: string };
+  /** Loads the first loadable cuBLASLt of `paths` (once per process). */
+  cublasLtLoad(paths: readonly string[]): { ok: true; path: string; version: string } | { ok: false; reason: string };
+  /** Descriptors and the heuristic's algorithm for one matmul; throws when cuBLASLt has none. */
+  gemmPlan(matmul: CublasLtMatmul): Handle;
+  /** Queues the planned matmul on the stream: cuBLASLt's D, A and B (kiln's out, b and a; runtime/cuda/gemm.ts), each offset to its first matrix. */
+  gemmRun(plan: Handle, d: Handle, a: Handle, b: Handle): void;
+  gemmDestroy(plan: Handle): void;
 }
+
+/** The GEMM library a CudaDevice runs GemmCalls with, or why it has none. */
+export type CudaGemmLibrary = { readonly ok: true; readonly path: string; readonly version: string } | { readonly ok: false; readonly reason: string };
 
 export interface CudaDeviceInfo {
   readonly name: string;
@@ -118,6 +132,35 @@ class CudaBoundKernel implements BoundKernel {
   ) {}
 }
 
+/** A kernel whose GemmCall runs as one planned cuBLASLt matmul. */
+class CudaGemmKernel implements CompiledKernel {
+  constructor(
+    readonly owner: CudaDevice,
+    readonly name: string,
+    readonly workgroupSize: number,
+    readonly call: GemmCall,
+    readonly plan: Handle,
+    readonly bindings: number,
+  ) {}
+}
+
+class CudaBoundGemm implements BoundKernel {
+  constructor(
+    readonly owner: CudaDevice,
+    readonly kernel: CudaGemmKernel,
+    readonly grid: readonly [number, number, number],
+    readonly out: Handle,
+    /** Kiln's a and b operands (cuBLASLt's B and A). */
+    readonly a: Handle,
+    readonly b: Handle,
+  ) {}
+}
+
+/** The last element a GemmCall matrix touches, to check it against its buffer at bind(). */
+function lastElement(x: GemmMatrix, batch: number, rows: number, cols: number): number {
+  return x.offset + (batch - 1) * x.batchStride + (rows - 1) * x.rowStride + (cols - 1) * x.colStride;
+}
+
 export class CudaDevice implements Device {
   readonly kind = 'cuda' as const;
   readonly limits: DeviceLimits;
@@ -126,7 +169,11 @@ export class CudaDevice implements Device {
   private readonly graphs = new WeakMap<readonly DeviceStep[], Handle>();
   private readonly allGraphs: Handle[] = [];
 
-  constructor(readonly addon: CudaAddon, readonly info: CudaDeviceInfo) {
+  /** cuBLASLt for GemmCalls from sm_80 on (bf16 tensor-core GEMMs), or why not. */
+  readonly gemmLibrary: CudaGemmLibrary;
+
+  constructor(readonly addon: CudaAddon, readonly info: CudaDeviceInfo, gemmLibrary: CudaGemmLibrary = { ok: false, reason: 'not requested' }) {
+    this.gemmLibrary = gemmLibrary.ok && info.major < 8 ? { ok: false, reason: `cuBLASLt bf16 GEMMs need sm_80 or newer, this is sm_${info.major}${info.minor}` } : gemmLibrary;
     this.limits = {
       // Kernel parameters are 8-byte pointers in CUDA's 4 KiB parameter space.
       maxStorageBuffersPerShaderStage: 512,
@@ -139,13 +186,19 @@ export class CudaDevice implements Device {
     };
   }
 
-  /** What compile() needs to target this device: its limits, and tensor cores (the bf16 dtype policy) from sm_80 on. */
-  compileOptions(): { readonly target: 'cuda'; readonly limits: TargetLimits; readonly features: TargetFeatures } {
-    return { target: 'cuda', limits: { maxStorageBuffersPerShaderStage: this.limits.maxStorageBuffersPerShaderStage, maxStorageBufferBindingSize: this.limits.maxStorageBufferBindingSize, maxComputeWorkgroupsPerDimension: this.limits.maxComputeWorkgroupsPerDimension }, features: this.info.major >= 8 ? CUDA_FEATURES : CUDA_F32_FEATURES };
+  /** What compile() needs to target this device: its limits, tensor cores (the bf16 dtype policy) from sm_80 on, and library GEMMs where cuBLASLt loaded. */
+  compileOptions(): { readonly target: 'cuda'; readonly limits: TargetLimits; readonly features: TargetFeatures; readonly gemm: 'kernel' | 'library' } {
+    return {
+      target: 'cuda',
+      limits: { maxStorageBuffersPerShaderStage: this.limits.maxStorageBuffersPerShaderStage, maxStorageBufferBindingSize: this.limits.maxStorageBufferBindingSize, maxComputeWorkgroupsPerDimension: this.limits.maxComputeWorkgroupsPerDimension },
+      features: this.info.major >= 8 ? CUDA_FEATURES : CUDA_F32_FEATURES,
+      gemm: this.gemmLibrary.ok ? 'library' : 'kernel',
+    };
   }
 
   get description(): string {
-    return `${this.info.name} (sm_${this.info.major}${this.info.minor}, ${this.info.multiprocessors} SMs, ${(this.info.totalMemory / 2 ** 30).toFixed(0)} GiB)`;
+    const gemm = this.gemmLibrary.ok ? `, cuBLASLt ${this.gemmLibrary.version}` : '';
+    return `${this.info.name} (sm_${this.info.major}${this.info.minor}, ${this.info.multiprocessors} SMs, ${(this.info.totalMemory / 2 ** 30).toFixed(0)} GiB${gemm})`;
   }
 
   private own<T extends { owner: CudaDevice }>(handle: unknown, type: new (...args: never[]) => T, what: string): T {
@@ -179,8 +232,17 @@ export class CudaDevice implements Device {
     return this.downloadSync(buffers);
   }
 
-  /** compile() without the promise: loads the kernel's PTX module (the driver JIT-compiles it for this GPU). */
+  /** compile() without the promise: plans a GemmCall on cuBLASLt, else loads the kernel's PTX module (the driver JIT-compiles it for this GPU). */
   compileSync(kernel: ProgramKernel): CompiledKernel {
+    if (kernel.gemm && this.gemmLibrary.ok) {
+      let plan: Handle;
+      try {
+        plan = this.addon.gemmPlan(cublasLtMatmul(kernel.gemm));
+      } catch (error) {
+        throw new Error(`kernel ${kernel.name}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      return new CudaGemmKernel(this, kernel.name, kernel.workgroupSize, kernel.gemm, plan, kernel.ir.buffers.length);
+    }
     if (!kernel.ptx) {
       throw new Error(`kernel ${kernel.name} has no PTX: run programWithPtx(program) (runtime/cuda/nvrtc.ts: nvcc, else NVRTC) before loading it on CUDA`);
     }
@@ -202,6 +264,7 @@ export class CudaDevice implements Device {
   }
 
   bind(kernel: CompiledKernel, buffers: readonly DeviceBuffer[], grid: readonly [number, number, number]): BoundKernel {
+    if (kernel instanceof CudaGemmKernel) return this.bindGemm(this.own(kernel, CudaGemmKernel, 'kernel'), buffers.map((b) => this.own(b, CudaBuffer, 'buffer')), grid);
     const compiled = this.own(kernel, CudaKernel, 'kernel');
     const bound = buffers.map((b) => this.own(b, CudaBuffer, 'buffer'));
     if (bound.length !== compiled.bindings) throw new Error(`kernel ${compiled.name}: ${bound.length} buffers for ${compiled.bindings} bindings`);
@@ -211,9 +274,29 @@ export class CudaDevice implements Device {
     return new CudaBoundKernel(this, compiled, [grid[0], grid[1], grid[2]], bound.map((b) => b.pointer));
   }
 
+  /** Pointers to each operand's first matrix, after checking every matrix lies inside its buffer. */
+  private bindGemm(kernel: CudaGemmKernel, buffers: readonly CudaBuffer[], grid: readonly [number, number, number]): BoundKernel {
+    const { call } = kernel;
+    if (buffers.length !== kernel.bindings) throw new Error(`kernel ${kernel.name}: ${buffers.length} buffers for ${kernel.bindings} bindings`);
+    const operand = (x: GemmMatrix, rows: number, cols: number, what: string): Handle => {
+      const buffer = buffers[x.binding]!;
+      if (buffer.dtype !== DType.BF16) throw new Error(`kernel ${kernel.name}: GEMM operand ${what} (${buffer.label}) is not stored as bf16`);
+      if (lastElement(x, call.batch, rows, cols) >= buffer.size) throw new Error(`kernel ${kernel.name}: GEMM operand ${what} reaches past ${buffer.label} (${buffer.size} elements)`);
+      return buffer.pointer + BigInt(x.offset * 2);
+    };
+    const a = operand(call.a, call.m, call.k, 'a');
+    const b = operand(call.b, call.k, call.n, 'b');
+    const out = buffers[0]!;
+    if (out.size < call.batch * call.m * call.n) throw new Error(`kernel ${kernel.name}: GEMM output ${out.label} holds ${out.size} elements, not ${call.batch * call.m * call.n}`);
+    return new CudaBoundGemm(this, kernel, grid, out.pointer, a, b);
+  }
+
   private enqueue(steps: readonly DeviceStep[]): void {
     for (const step of steps) {
-      if (step.kind === 'dispatch') {
+      if (step.kind === 'dispatch' && step.kernel instanceof CudaBoundGemm) {
+        const bound = this.own(step.kernel, CudaBoundGemm, 'bound kernel');
+        this.addon.gemmRun(bound.kernel.plan, bound.out, bound.b, bound.a);
+      } else if (step.kind === 'dispatch') {
         const bound = this.own(step.kernel, CudaBoundKernel, 'bound kernel');
         this.addon.launch(bound.kernel.fn, bound.grid, bound.kernel.workgroupSize, bound.pointers);
       } else {
@@ -271,6 +354,8 @@ export function cudaDevice(): CudaDevice {
   const status = found.addon.available();
   if (!status.ok) throw new Error(`kiln: CUDA is unavailable: ${status.reason}`);
   found.addon.setSyncEveryCall(process.env.KILN_CUDA_SYNC === '1');
-  shared = new CudaDevice(found.addon, found.addon.init(0));
+  const info = found.addon.init(0);
+  const gemm: CudaGemmLibrary = process.env.KILN_CUDA_GEMM === 'kernel' ? { ok: false, reason: 'KILN_CUDA_GEMM=kernel' } : found.addon.cublasLtLoad(cublasLtCandidates());
+  shared = new CudaDevice(found.addon, info, gemm);
   return shared;
 }

@@ -7,61 +7,32 @@
 // site-packages; the CUDA headers the kernels include (cuda_fp16.h, cuda_bf16.h)
 // in KILN_CUDA_INCLUDE, the toolkit, or the nvidia-* wheels beside libnvrtc.
 
-import { existsSync, readdirSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { findNvcc, missingNvccMessage, withPtx, type CudaSourceCompiler, type PtxOptions } from '../../compiler/codegen/ptx.ts';
 import type { Program } from '../../compiler/program.ts';
 import { loadAddon } from './device.ts';
+import { CUDA_TOOLKITS, libraryCandidates, listFolder } from './libraries.ts';
 
 export type NvrtcStatus =
   | { readonly ok: true; readonly path: string; readonly version: string; readonly includes: readonly string[]; readonly compiler: CudaSourceCompiler }
   | { readonly ok: false; readonly reason: string };
 
 const SONAMES = ['libnvrtc.so.13', 'libnvrtc.so.12', 'libnvrtc.so'];
-const TOOLKIT = ['/usr/local/cuda', '/opt/cuda'];
-
-function list(folder: string): string[] {
-  try {
-    return readdirSync(folder);
-  } catch {
-    return [];
-  }
-}
-
-/** Python package folders that may hold the nvidia-* CUDA wheels. */
-function sitePackages(env: NodeJS.ProcessEnv): string[] {
-  const roots = ['/usr/lib', '/usr/local/lib', join(homedir(), '.local', 'lib'), ...[env.VIRTUAL_ENV, env.CONDA_PREFIX].filter((p): p is string => !!p).map((p) => join(p, 'lib'))];
-  const out: string[] = [];
-  for (const root of roots) {
-    for (const python of list(root).filter((n) => /^python3(\.\d+)?$/.test(n))) {
-      for (const kind of ['site-packages', 'dist-packages']) {
-        const folder = join(root, python, kind);
-        if (existsSync(join(folder, 'nvidia'))) out.push(folder);
-      }
-    }
-  }
-  return out;
-}
 
 /** Where to look for libnvrtc, in order (paths for dlopen; bare sonames use the loader's search). */
 export function nvrtcCandidates(env: NodeJS.ProcessEnv = process.env): string[] {
   if (env.KILN_NVRTC) return [env.KILN_NVRTC];
-  const files = (folder: string) => list(folder).filter((n) => /^libnvrtc\.so(\.\d+)*$/.test(n)).sort().reverse().map((n) => join(folder, n));
-  return [
-    ...SONAMES,
-    ...TOOLKIT.flatMap((t) => files(join(t, 'lib64'))),
-    ...sitePackages(env).flatMap((site) => files(join(site, 'nvidia', 'cuda_nvrtc', 'lib'))),
-  ];
+  return libraryCandidates(SONAMES, /^libnvrtc\.so(\.\d+)*$/, ['nvidia/cuda_nvrtc/lib', 'nvidia/cu13/lib'], env);
 }
 
 /** Folders holding cuda_fp16.h for NVRTC's include path. */
 export function cudaIncludeDirs(nvrtcPath: string, env: NodeJS.ProcessEnv = process.env): string[] {
   const candidates = [
     ...(env.KILN_CUDA_INCLUDE ? [env.KILN_CUDA_INCLUDE] : []),
-    ...TOOLKIT.map((t) => join(t, 'include')),
+    ...CUDA_TOOLKITS.map((t) => join(t, 'include')),
     // wheels: site-packages/nvidia/cuda_nvrtc/lib/libnvrtc.so.* → site-packages/nvidia/*/include
-    ...(nvrtcPath.includes('/nvidia/') ? list(join(dirname(nvrtcPath), '..', '..')).map((pkg) => join(dirname(nvrtcPath), '..', '..', pkg, 'include')) : []),
+    ...(nvrtcPath.includes('/nvidia/') ? listFolder(join(dirname(nvrtcPath), '..', '..')).map((pkg) => join(dirname(nvrtcPath), '..', '..', pkg, 'include')) : []),
   ];
   return [...new Set(candidates)].filter((d) => existsSync(join(d, 'cuda_fp16.h')));
 }

@@ -1,9 +1,13 @@
-// The CUDA addon and CudaDevice against a fake driver (test/support/fake-libcuda.c,
-// built here with cc and loaded through LD_LIBRARY_PATH in a child process): the
-// Executor's multi-step run is captured into a CUDA graph once and replayed on each
-// later run, copies and bytes round-trip in every dtype's storage layout, and driver
-// errors name the call, the CUDA error and the JIT log. Real kernels run only on a
-// GPU (scripts/gpu-check.sh); this pins everything around them.
+// The CUDA addon and CudaDevice against a fake driver and a fake cuBLASLt
+// (test/support/fake-libcuda.c and fake-libcublaslt.c, built here with cc and
+// loaded through LD_LIBRARY_PATH in a child process): the Executor's multi-step
+// run is captured into a CUDA graph once and replayed on each later run, copies and
+// bytes round-trip in every dtype's storage layout, driver errors name the call,
+// the CUDA error and the JIT log, and GemmCalls run as cuBLASLt matmuls (the
+// column-major mapping, transposes, offsets, shared and strided batches, bf16 and
+// f32 outputs, captured and replayed) with the results their definition gives.
+// Real kernels run only on a GPU (scripts/gpu-check.sh); this pins everything
+// around them.
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,6 +25,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe.skipIf(!!skip)(`CudaDevice on a fake driver${skip ? ` [skipped: ${skip}]` : ''}`, () => {
   const observed = (): Record<string, unknown> => {
     execFileSync(compiler!, ['-shared', '-fPIC', '-o', join(dir, 'libcuda.so.1'), join(__dirname, '..', 'support', 'fake-libcuda.c')]);
+    execFileSync(compiler!, ['-shared', '-fPIC', '-o', join(dir, 'libcublasLt.so.13'), join(__dirname, '..', 'support', 'fake-libcublaslt.c'), '-ldl']);
     const child = spawnSync(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'support', 'fake-driver-run.ts')], {
       encoding: 'utf8',
       env: { ...process.env, LD_LIBRARY_PATH: `${dir}${process.env.LD_LIBRARY_PATH ? `:${process.env.LD_LIBRARY_PATH}` : ''}` },
@@ -34,7 +39,7 @@ describe.skipIf(!!skip)(`CudaDevice on a fake driver${skip ? ` [skipped: ${skip}
 
   it('opens the device through available() and init()', () => {
     expect(get().availability).toEqual({ ok: true, driverVersion: 13000, devices: 1 });
-    expect(get().description).toBe('kiln fake GPU (sm_90, 132 SMs, 1 GiB)');
+    expect(get().description).toBe('kiln fake GPU (sm_90, 132 SMs, 1 GiB, cuBLASLt 13.1.0)');
   });
 
   it('captures a multi-step run once and replays it: launch, copy, launch per run, in order', () => {
@@ -59,5 +64,25 @@ describe.skipIf(!!skip)(`CudaDevice on a fake driver${skip ? ` [skipped: ${skip}
   it('reports driver errors with the kernel, the call, the CUDA error and the JIT log', () => {
     expect(get().badPtx).toBe('kernel bump: kiln cuda: cuModuleLoadDataEx failed: CUDA_ERROR_INVALID_PTX (218): a PTX JIT compilation failed\nptxas fatal: fake driver found no .entry');
     expect(get().badLaunch).toBe('kiln cuda: cuLaunchKernel failed: CUDA_ERROR_INVALID_VALUE (1): fake driver error');
+  });
+
+  it('loads cuBLASLt by soname, and says which paths failed when none loads', () => {
+    expect(get().missingLibrary).toMatchObject({ ok: false, reason: expect.stringMatching(/no cuBLASLt library could be loaded:\n {2}\/nonexistent\/libcublasLt\.so\.13: /) });
+    expect(get().gemmLibrary).toEqual({ ok: true, path: 'libcublasLt.so.13', version: '13.1.0' });
+    expect(get().compileGemm).toBe('library');
+  });
+
+  it('runs GemmCalls as cuBLASLt matmuls inside the captured step, with the values their definition gives', () => {
+    const runs = get().gemmRuns as { got: { h: number[]; y: number[] }; want: { h: number[]; y: number[] } }[];
+    expect(runs).toHaveLength(2);
+    // the second run replays the graph on new inputs: results follow them (not what the capture saw)
+    expect(runs[1]!.want.h).not.toEqual(runs[0]!.want.h);
+    for (const run of runs) expect(run.got).toEqual(run.want);
+    expect(get().gemmKernelKinds).toEqual(['CudaGemmKernel', 'CudaGemmKernel']);
+  });
+
+  it('rejects a GEMM operand reaching past its buffer at bind(), and uses the kernels without cuBLASLt', () => {
+    expect(get().pastTheEnd).toBe('kernel gemm_h: GEMM operand a reaches past x (30 elements)');
+    expect(get().withoutLibrary).toEqual({ gemm: 'kernel', kernel: 'CudaKernel' });
   });
 });

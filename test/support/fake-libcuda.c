@@ -7,6 +7,9 @@
 // running them, and a graph launch replays the recording, so tests can tell a
 // capture from a replay. Modules must contain ".entry <name>(" for each function
 // looked up; PTX without any ".entry" fails as CUDA_ERROR_INVALID_PTX with a log.
+// kilnFakeEnqueueHost(fn, arg) queues host work on the stream the same way (run
+// now, or recorded while capturing): test/support/fake-libcublaslt.c runs its
+// matmuls through it, so they are captured and replayed like launches.
 
 #include <stdint.h>
 #include <stdio.h>
@@ -17,9 +20,9 @@ typedef int CUresult;
 typedef unsigned long long CUdeviceptr;
 
 enum { OK = 0, INVALID_VALUE = 1, INVALID_PTX = 218, NOT_FOUND = 500, ILLEGAL_STATE = 401 };
-enum { COPY, MEMSET, LAUNCH };
+enum { COPY, MEMSET, LAUNCH, HOST };
 
-typedef struct { int kind; CUdeviceptr to, from; size_t bytes; unsigned char value; } Op;
+typedef struct { int kind; CUdeviceptr to, from; size_t bytes; unsigned char value; void (*fn)(void*); void* arg; } Op;
 typedef struct { Op* ops; size_t count, capacity; } Recording;
 typedef struct { char* ptx; } Module;
 typedef struct { char name[256]; } Function;
@@ -40,6 +43,7 @@ static void apply(Op op) {
     case COPY: memmove((void*)(uintptr_t)op.to, (const void*)(uintptr_t)op.from, op.bytes); break;
     case MEMSET: memset((void*)(uintptr_t)op.to, op.value, op.bytes); break;
     case LAUNCH: if (op.to) ++*(uint32_t*)(uintptr_t)op.to; break;
+    case HOST: op.fn(op.arg); break;
   }
 }
 
@@ -48,6 +52,8 @@ static CUresult run(Op op) {
   else apply(op);
   return OK;
 }
+
+int kilnFakeEnqueueHost(void (*fn)(void*), void* arg) { return run((Op){HOST, 0, 0, 0, 0, fn, arg}); }
 
 CUresult cuInit(unsigned int flags) { (void)flags; return OK; }
 CUresult cuDriverGetVersion(int* v) { *v = 13000; return OK; }
@@ -75,7 +81,13 @@ CUresult cuDeviceGetAttribute(int* v, int attribute, int d) {
 CUresult cuDeviceTotalMem_v2(size_t* bytes, int d) { (void)d; *bytes = (size_t)1 << 30; return OK; }
 CUresult cuDevicePrimaryCtxRetain(void** c, int d) { (void)d; *c = &context_token; return OK; }
 CUresult cuCtxSetCurrent(void* c) { (void)c; return OK; }
-CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) { *p = (CUdeviceptr)(uintptr_t)malloc(bytes); return *p ? OK : INVALID_VALUE; }
+// cuMemAlloc's allocations are 256-byte aligned; GEMM alignment math relies on it
+CUresult cuMemAlloc_v2(CUdeviceptr* p, size_t bytes) {
+  void* memory = NULL;
+  if (posix_memalign(&memory, 256, bytes) != 0) return INVALID_VALUE;
+  *p = (CUdeviceptr)(uintptr_t)memory;
+  return OK;
+}
 CUresult cuMemFree_v2(CUdeviceptr p) { free((void*)(uintptr_t)p); return OK; }
 CUresult cuMemsetD8Async(CUdeviceptr p, unsigned char v, size_t n, void* s) { (void)s; return run((Op){MEMSET, p, 0, n, v}); }
 CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr to, const void* from, size_t n, void* s) { (void)s; memcpy((void*)(uintptr_t)to, from, n); return OK; }

@@ -12,7 +12,8 @@
 // it from KILN_CUDA_SYNC=1) every asynchronous call is followed by a stream
 // synchronisation, so a faulting kernel is reported by the launch that ran it.
 // NVRTC (libnvrtc) is dlopen()ed the same way, on request, for machines that
-// have no nvcc to produce PTX with.
+// have no nvcc to produce PTX with, and so is cuBLASLt (libcublasLt), which runs
+// the plain GEMMs of programs compiled with library GEMMs (runtime/cuda/gemm.ts).
 
 #include <napi.h>
 #include <dlfcn.h>
@@ -217,52 +218,66 @@ struct Nvrtc {
 Nvrtc nvrtc;
 
 template <typename F>
-bool bindNvrtc(void* library, F*& slot, const char* name, std::string& error) {
+bool bindSymbol(void* library, F*& slot, const char* name, std::string& error) {
   slot = reinterpret_cast<F*>(dlsym(library, name));
   if (!slot) error = std::string("lacks ") + name;
   return slot != nullptr;
+}
+
+/**
+ * Binds `table` (a struct of entry points with `library` and `path` members) from the first of `paths` dlopen() can
+ * load and `bindAll` can bind. Returns false with `reason` listing why each path failed, or after throwing a
+ * TypeError for a bad argument (then `reason` is empty).
+ */
+template <typename Table, typename BindAll>
+bool openFirst(Napi::Env env, const Napi::Value& argument, const char* what, Table& table, BindAll bindAll, std::string& reason) {
+  if (!argument.IsArray()) {
+    fail(env, std::string(what) + "(paths) takes an array of library paths");
+    return false;
+  }
+  Napi::Array paths = argument.As<Napi::Array>();
+  std::string reasons;
+  for (uint32_t i = 0; i < paths.Length(); i++) {
+    std::string path = paths.Get(i).ToString().Utf8Value();
+    void* library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!library) {
+      const char* why = dlerror();
+      reasons += "\n  " + path + ": " + (why ? why : "not loadable");
+      continue;
+    }
+    Table loaded;
+    std::string error;
+    if (!bindAll(library, loaded, error)) {
+      dlclose(library);
+      reasons += "\n  " + path + ": " + error;
+      continue;
+    }
+    loaded.library = library;
+    loaded.path = path;
+    table = loaded;
+    return true;
+  }
+  reason = reasons.empty() ? std::string(" no candidate paths") : reasons;
+  return false;
 }
 
 /** nvrtcLoad(paths): the first of `paths` dlopen() can load and that has the entry points; { ok, path, version } or { ok: false, reason }. */
 Napi::Value NvrtcLoad(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object result = Napi::Object::New(env);
-  if (!nvrtc.library) {
-    if (info.Length() < 1 || !info[0].IsArray()) {
-      fail(env, "nvrtcLoad(paths) takes an array of library paths");
-      return env.Undefined();
-    }
-    Napi::Array paths = info[0].As<Napi::Array>();
-    std::string reasons;
-    for (uint32_t i = 0; i < paths.Length() && !nvrtc.library; i++) {
-      std::string path = paths.Get(i).ToString().Utf8Value();
-      void* library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-      std::string error;
-      if (!library) {
-        const char* why = dlerror();
-        reasons += "\n  " + path + ": " + (why ? why : "not loadable");
-        continue;
-      }
-      Nvrtc loaded;
-      bool ok = bindNvrtc(library, loaded.nvrtcVersion, "nvrtcVersion", error) && bindNvrtc(library, loaded.nvrtcGetErrorString, "nvrtcGetErrorString", error) &&
-                bindNvrtc(library, loaded.nvrtcCreateProgram, "nvrtcCreateProgram", error) && bindNvrtc(library, loaded.nvrtcCompileProgram, "nvrtcCompileProgram", error) &&
-                bindNvrtc(library, loaded.nvrtcGetPTXSize, "nvrtcGetPTXSize", error) && bindNvrtc(library, loaded.nvrtcGetPTX, "nvrtcGetPTX", error) &&
-                bindNvrtc(library, loaded.nvrtcGetProgramLogSize, "nvrtcGetProgramLogSize", error) && bindNvrtc(library, loaded.nvrtcGetProgramLog, "nvrtcGetProgramLog", error) &&
-                bindNvrtc(library, loaded.nvrtcDestroyProgram, "nvrtcDestroyProgram", error);
-      if (!ok) {
-        dlclose(library);
-        reasons += "\n  " + path + ": " + error;
-        continue;
-      }
-      loaded.library = library;
-      loaded.path = path;
-      nvrtc = loaded;
-    }
-    if (!nvrtc.library) {
-      result.Set("ok", false);
-      result.Set("reason", "no NVRTC library could be loaded:" + (reasons.empty() ? std::string(" no candidate paths") : reasons));
-      return result;
-    }
+  std::string reason;
+  auto bindAll = [](void* library, Nvrtc& loaded, std::string& error) {
+    return bindSymbol(library, loaded.nvrtcVersion, "nvrtcVersion", error) && bindSymbol(library, loaded.nvrtcGetErrorString, "nvrtcGetErrorString", error) &&
+           bindSymbol(library, loaded.nvrtcCreateProgram, "nvrtcCreateProgram", error) && bindSymbol(library, loaded.nvrtcCompileProgram, "nvrtcCompileProgram", error) &&
+           bindSymbol(library, loaded.nvrtcGetPTXSize, "nvrtcGetPTXSize", error) && bindSymbol(library, loaded.nvrtcGetPTX, "nvrtcGetPTX", error) &&
+           bindSymbol(library, loaded.nvrtcGetProgramLogSize, "nvrtcGetProgramLogSize", error) && bindSymbol(library, loaded.nvrtcGetProgramLog, "nvrtcGetProgramLog", error) &&
+           bindSymbol(library, loaded.nvrtcDestroyProgram, "nvrtcDestroyProgram", error);
+  };
+  if (!nvrtc.library && !openFirst(env, info[0], "nvrtcLoad", nvrtc, bindAll, reason)) {
+    if (reason.empty()) return env.Undefined();
+    result.Set("ok", false);
+    result.Set("reason", "no NVRTC library could be loaded:" + reason);
+    return result;
   }
   int major = 0;
   int minor = 0;
@@ -326,6 +341,243 @@ Napi::Value NvrtcCompile(const Napi::CallbackInfo& info) {
   result.Set("ptx", ptx);
   result.Set("log", log);
   return result;
+}
+
+// ---- cuBLASLt (libcublasLt, dlopen()ed like the driver) ---------------------------
+// Plain GEMMs of programs compiled with gemm 'library': runtime/cuda/gemm.ts maps
+// each to one column-major matmul, planned once (descriptors, layouts and the
+// heuristic's best algorithm) and run on kiln's stream with a shared workspace,
+// so it is captured into the step's CUDA graph like a kernel launch. Only the
+// entry points and enum values kiln uses are declared (cublasLt.h, cublas_api.h,
+// library_types.h); cublasStatus_t 0 is success.
+
+using cublasLtHandle = struct cublasLtContext*;
+using cublasLtMatmulDesc = struct cublasLtMatmulDescOpaque*;
+using cublasLtMatrixLayout = struct cublasLtMatrixLayoutOpaque*;
+using cublasLtMatmulPreference = struct cublasLtMatmulPreferenceOpaque*;
+struct cublasLtMatmulAlgo {
+  uint64_t data[8];
+};
+struct cublasLtMatmulHeuristicResult {
+  cublasLtMatmulAlgo algo;
+  size_t workspaceSize;
+  int state;
+  float wavesCount;
+  int reserved[4];
+};
+
+constexpr int CUDA_R_32F = 0;
+constexpr int CUDA_R_16BF = 14;
+constexpr int CUBLAS_COMPUTE_32F = 68;
+constexpr int CUBLAS_OP_N = 0;
+constexpr int CUBLAS_OP_T = 1;
+constexpr int CUBLASLT_MATMUL_DESC_TRANSA = 3;
+constexpr int CUBLASLT_MATMUL_DESC_TRANSB = 4;
+constexpr int CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT = 5;
+constexpr int CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET = 6;
+constexpr int CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1;
+constexpr int CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES = 5;
+constexpr int CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES = 6;
+constexpr int CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES = 7;
+constexpr int CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES = 8;
+/** NVIDIA's recommendation for Hopper; one workspace serves every plan (they run one at a time on one stream). */
+constexpr size_t CUBLASLT_WORKSPACE_BYTES = size_t(32) << 20;
+
+struct CublasLt {
+  void* library = nullptr;
+  std::string path;
+  size_t (*cublasLtGetVersion)();
+  const char* (*cublasLtGetStatusName)(int);
+  int (*cublasLtCreate)(cublasLtHandle*);
+  int (*cublasLtMatmulDescCreate)(cublasLtMatmulDesc*, int, int);
+  int (*cublasLtMatmulDescSetAttribute)(cublasLtMatmulDesc, int, const void*, size_t);
+  int (*cublasLtMatmulDescDestroy)(cublasLtMatmulDesc);
+  int (*cublasLtMatrixLayoutCreate)(cublasLtMatrixLayout*, int, uint64_t, uint64_t, int64_t);
+  int (*cublasLtMatrixLayoutSetAttribute)(cublasLtMatrixLayout, int, const void*, size_t);
+  int (*cublasLtMatrixLayoutDestroy)(cublasLtMatrixLayout);
+  int (*cublasLtMatmulPreferenceCreate)(cublasLtMatmulPreference*);
+  int (*cublasLtMatmulPreferenceSetAttribute)(cublasLtMatmulPreference, int, const void*, size_t);
+  int (*cublasLtMatmulPreferenceDestroy)(cublasLtMatmulPreference);
+  int (*cublasLtMatmulAlgoGetHeuristic)(cublasLtHandle, cublasLtMatmulDesc, cublasLtMatrixLayout, cublasLtMatrixLayout, cublasLtMatrixLayout,
+                                        cublasLtMatrixLayout, cublasLtMatmulPreference, int, cublasLtMatmulHeuristicResult*, int*);
+  int (*cublasLtMatmul)(cublasLtHandle, cublasLtMatmulDesc, const void*, const void*, cublasLtMatrixLayout, const void*, cublasLtMatrixLayout,
+                        const void*, const void*, cublasLtMatrixLayout, void*, cublasLtMatrixLayout, const cublasLtMatmulAlgo*, void*, size_t, CUstream);
+};
+
+CublasLt cublasLt;
+cublasLtHandle ltHandle = nullptr;
+CUdeviceptr ltWorkspace = 0;
+
+/** One planned GEMM: everything cublasLtMatmul needs but the pointers. */
+struct GemmPlan {
+  cublasLtMatmulDesc desc = nullptr;
+  cublasLtMatrixLayout a = nullptr, b = nullptr, d = nullptr;
+  cublasLtMatmulAlgo algo{};
+  size_t workspace = 0;
+};
+
+void destroyPlan(GemmPlan* plan) {
+  if (plan->desc) cublasLt.cublasLtMatmulDescDestroy(plan->desc);
+  for (cublasLtMatrixLayout layout : {plan->a, plan->b, plan->d}) if (layout) cublasLt.cublasLtMatrixLayoutDestroy(layout);
+  delete plan;
+}
+
+std::string describeBlas(int status) {
+  const char* name = cublasLt.cublasLtGetStatusName ? cublasLt.cublasLtGetStatusName(status) : nullptr;
+  return std::string(name ? name : "CUBLAS_STATUS") + " (" + std::to_string(status) + ")";
+}
+
+bool checkBlas(Napi::Env env, int status, const std::string& call) {
+  if (status == 0) return true;
+  Napi::Error::New(env, "kiln cuda: " + call + " failed: " + describeBlas(status)).ThrowAsJavaScriptException();
+  return false;
+}
+
+/** cublasLtLoad(paths): the first of `paths` dlopen() can load and that has the entry points; { ok, path, version } or { ok: false, reason }. */
+Napi::Value CublasLtLoad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object result = Napi::Object::New(env);
+  std::string reason;
+  auto bindAll = [](void* library, CublasLt& loaded, std::string& error) {
+    // Status names arrived in cuBLAS 11.4; without them errors print the number alone.
+    loaded.cublasLtGetStatusName = reinterpret_cast<const char* (*)(int)>(dlsym(library, "cublasLtGetStatusName"));
+    return bindSymbol(library, loaded.cublasLtGetVersion, "cublasLtGetVersion", error) && bindSymbol(library, loaded.cublasLtCreate, "cublasLtCreate", error) &&
+           bindSymbol(library, loaded.cublasLtMatmulDescCreate, "cublasLtMatmulDescCreate", error) &&
+           bindSymbol(library, loaded.cublasLtMatmulDescSetAttribute, "cublasLtMatmulDescSetAttribute", error) &&
+           bindSymbol(library, loaded.cublasLtMatmulDescDestroy, "cublasLtMatmulDescDestroy", error) &&
+           bindSymbol(library, loaded.cublasLtMatrixLayoutCreate, "cublasLtMatrixLayoutCreate", error) &&
+           bindSymbol(library, loaded.cublasLtMatrixLayoutSetAttribute, "cublasLtMatrixLayoutSetAttribute", error) &&
+           bindSymbol(library, loaded.cublasLtMatrixLayoutDestroy, "cublasLtMatrixLayoutDestroy", error) &&
+           bindSymbol(library, loaded.cublasLtMatmulPreferenceCreate, "cublasLtMatmulPreferenceCreate", error) &&
+           bindSymbol(library, loaded.cublasLtMatmulPreferenceSetAttribute, "cublasLtMatmulPreferenceSetAttribute", error) &&
+           bindSymbol(library, loaded.cublasLtMatmulPreferenceDestroy, "cublasLtMatmulPreferenceDestroy", error) &&
+           bindSymbol(library, loaded.cublasLtMatmulAlgoGetHeuristic, "cublasLtMatmulAlgoGetHeuristic", error) &&
+           bindSymbol(library, loaded.cublasLtMatmul, "cublasLtMatmul", error);
+  };
+  if (!cublasLt.library && !openFirst(env, info[0], "cublasLtLoad", cublasLt, bindAll, reason)) {
+    if (reason.empty()) return env.Undefined();
+    result.Set("ok", false);
+    result.Set("reason", "no cuBLASLt library could be loaded:" + reason);
+    return result;
+  }
+  size_t version = cublasLt.cublasLtGetVersion();
+  result.Set("ok", true);
+  result.Set("path", cublasLt.path);
+  result.Set("version", std::to_string(version / 10000) + "." + std::to_string(version / 100 % 100) + "." + std::to_string(version % 100));
+  return result;
+}
+
+bool intField(Napi::Env env, const Napi::Object& object, const char* key, int64_t& out) {
+  Napi::Value value = object.Get(key);
+  if (!value.IsNumber()) return fail(env, std::string("gemmPlan: ") + key + " must be a number");
+  double number = value.As<Napi::Number>().DoubleValue();
+  if (number != static_cast<double>(static_cast<int64_t>(number)) || number < 0) return fail(env, std::string("gemmPlan: ") + key + " must be a non-negative integer");
+  out = static_cast<int64_t>(number);
+  return true;
+}
+
+/** A column-major layout { rows, cols, ld, batchStride } of `type`, batched `batch` times. */
+bool makeLayout(Napi::Env env, const Napi::Value& value, const char* which, int type, int64_t batch, cublasLtMatrixLayout& layout) {
+  if (!value.IsObject()) return fail(env, std::string("gemmPlan: ") + which + " must be a layout object");
+  Napi::Object object = value.As<Napi::Object>();
+  int64_t rows = 0, cols = 0, ld = 0, batchStride = 0;
+  if (!intField(env, object, "rows", rows) || !intField(env, object, "cols", cols) || !intField(env, object, "ld", ld) || !intField(env, object, "batchStride", batchStride)) return false;
+  if (!checkBlas(env, cublasLt.cublasLtMatrixLayoutCreate(&layout, type, rows, cols, ld), std::string("cublasLtMatrixLayoutCreate(") + which + ")")) return false;
+  int32_t count = static_cast<int32_t>(batch);
+  return checkBlas(env, cublasLt.cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof count), "cublasLtMatrixLayoutSetAttribute(batch count)") &&
+         checkBlas(env, cublasLt.cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &batchStride, sizeof batchStride), "cublasLtMatrixLayoutSetAttribute(batch stride)");
+}
+
+/** gemmPlan(matmul: CublasLtMatmul, runtime/cuda/gemm.ts) → plan handle: descriptors and the heuristic's first algorithm. */
+Napi::Value GemmPlanCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!ready(env)) return env.Undefined();
+  if (!cublasLt.library) {
+    Napi::Error::New(env, "kiln cuda: cublasLtLoad() has not found cuBLASLt").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    fail(env, "gemmPlan(matmul) takes a matmul object");
+    return env.Undefined();
+  }
+  Napi::Object spec = info[0].As<Napi::Object>();
+  int64_t m = 0, n = 0, k = 0, batch = 0, alignA = 0, alignB = 0, alignD = 0;
+  if (!intField(env, spec, "m", m) || !intField(env, spec, "n", n) || !intField(env, spec, "k", k) || !intField(env, spec, "batch", batch) ||
+      !intField(env, spec, "alignA", alignA) || !intField(env, spec, "alignB", alignB) || !intField(env, spec, "alignD", alignD)) {
+    return env.Undefined();
+  }
+  std::string out = spec.Get("out").ToString().Utf8Value();
+  if (spec.Get("operands").ToString().Utf8Value() != "bf16" || (out != "bf16" && out != "f32")) {
+    fail(env, "gemmPlan: operands must be 'bf16' and out 'bf16' or 'f32'");
+    return env.Undefined();
+  }
+  if (!ltHandle && !checkBlas(env, cublasLt.cublasLtCreate(&ltHandle), "cublasLtCreate")) return env.Undefined();
+  if (!ltWorkspace && !check(env, driver.cuMemAlloc_v2(&ltWorkspace, CUBLASLT_WORKSPACE_BYTES), "cuMemAlloc (cuBLASLt workspace)")) return env.Undefined();
+  GemmPlan* plan = new GemmPlan();
+  auto abandon = [&]() {
+    destroyPlan(plan);
+    return env.Undefined();
+  };
+  if (!checkBlas(env, cublasLt.cublasLtMatmulDescCreate(&plan->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate")) return abandon();
+  int32_t transA = spec.Get("transA").ToBoolean().Value() ? CUBLAS_OP_T : CUBLAS_OP_N;
+  int32_t transB = spec.Get("transB").ToBoolean().Value() ? CUBLAS_OP_T : CUBLAS_OP_N;
+  if (!checkBlas(env, cublasLt.cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSA, &transA, sizeof transA), "cublasLtMatmulDescSetAttribute(transa)") ||
+      !checkBlas(env, cublasLt.cublasLtMatmulDescSetAttribute(plan->desc, CUBLASLT_MATMUL_DESC_TRANSB, &transB, sizeof transB), "cublasLtMatmulDescSetAttribute(transb)") ||
+      !makeLayout(env, spec.Get("a"), "a", CUDA_R_16BF, batch, plan->a) || !makeLayout(env, spec.Get("b"), "b", CUDA_R_16BF, batch, plan->b) ||
+      !makeLayout(env, spec.Get("d"), "d", out == "bf16" ? CUDA_R_16BF : CUDA_R_32F, batch, plan->d)) {
+    return abandon();
+  }
+  cublasLtMatmulPreference preference = nullptr;
+  if (!checkBlas(env, cublasLt.cublasLtMatmulPreferenceCreate(&preference), "cublasLtMatmulPreferenceCreate")) return abandon();
+  uint64_t workspace = CUBLASLT_WORKSPACE_BYTES;
+  uint32_t alignments[] = {static_cast<uint32_t>(alignA), static_cast<uint32_t>(alignB), static_cast<uint32_t>(alignD), static_cast<uint32_t>(alignD)};
+  const int alignmentAttributes[] = {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+                                      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
+  bool ok = checkBlas(env, cublasLt.cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace, sizeof workspace), "cublasLtMatmulPreferenceSetAttribute(workspace)");
+  for (int i = 0; ok && i < 4; i++) {
+    ok = checkBlas(env, cublasLt.cublasLtMatmulPreferenceSetAttribute(preference, alignmentAttributes[i], &alignments[i], sizeof alignments[i]), "cublasLtMatmulPreferenceSetAttribute(alignment)");
+  }
+  cublasLtMatmulHeuristicResult best{};
+  int found = 0;
+  // D is also C (beta = 0), so C's layout is D's.
+  if (ok) ok = checkBlas(env, cublasLt.cublasLtMatmulAlgoGetHeuristic(ltHandle, plan->desc, plan->a, plan->b, plan->d, plan->d, preference, 1, &best, &found), "cublasLtMatmulAlgoGetHeuristic");
+  cublasLt.cublasLtMatmulPreferenceDestroy(preference);
+  if (!ok) return abandon();
+  if (found == 0 || best.state != 0) {
+    Napi::Error::New(env, "kiln cuda: cuBLASLt has no algorithm for this GEMM (m " + std::to_string(m) + ", n " + std::to_string(n) + ", k " + std::to_string(k) + ", batch " +
+                              std::to_string(batch) + ", " + out + " out); compile with gemm 'kernel' or set KILN_CUDA_GEMM=kernel")
+        .ThrowAsJavaScriptException();
+    return abandon();
+  }
+  plan->algo = best.algo;
+  plan->workspace = best.workspaceSize;
+  return handle(env, plan);
+}
+
+/** gemmRun(plan, d, a, b): D = op(A) · op(B) on the stream (captured like a launch); pointers already offset to the first matrix. */
+Napi::Value GemmRun(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t plan = 0, d = 0, a = 0, b = 0;
+  if (!ready(env) || !toPointer(env, info[0], "plan", plan) || !toPointer(env, info[1], "d", d) || !toPointer(env, info[2], "a", a) || !toPointer(env, info[3], "b", b)) {
+    return env.Undefined();
+  }
+  const GemmPlan* p = reinterpret_cast<const GemmPlan*>(plan);
+  const float alpha = 1.0f;
+  const float beta = 0.0f;
+  void* dPointer = reinterpret_cast<void*>(static_cast<uintptr_t>(d));
+  int status = cublasLt.cublasLtMatmul(ltHandle, p->desc, &alpha, reinterpret_cast<const void*>(static_cast<uintptr_t>(a)), p->a,
+                                       reinterpret_cast<const void*>(static_cast<uintptr_t>(b)), p->b, &beta, dPointer, p->d, dPointer, p->d, &p->algo,
+                                       reinterpret_cast<void*>(static_cast<uintptr_t>(ltWorkspace)), p->workspace, stream);
+  if (checkBlas(env, status, "cublasLtMatmul")) settle(env, "cublasLtMatmul");
+  return env.Undefined();
+}
+
+Napi::Value GemmDestroy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t plan = 0;
+  if (!toPointer(env, info[0], "plan", plan)) return env.Undefined();
+  destroyPlan(reinterpret_cast<GemmPlan*>(plan));
+  return env.Undefined();
 }
 
 // ---- exported functions ----------------------------------------------------------
@@ -602,6 +854,7 @@ Napi::Object Register(Napi::Env env, Napi::Object exports) {
     {"launch", Launch}, {"synchronize", Synchronize},
     {"beginCapture", BeginCapture}, {"endCapture", EndCapture}, {"launchGraph", LaunchGraph}, {"destroyGraph", DestroyGraph},
     {"nvrtcLoad", NvrtcLoad}, {"nvrtcCompile", NvrtcCompile},
+    {"cublasLtLoad", CublasLtLoad}, {"gemmPlan", GemmPlanCreate}, {"gemmRun", GemmRun}, {"gemmDestroy", GemmDestroy},
   };
   for (const auto& [name, function] : functions) exports.Set(name, Napi::Function::New(env, function, name));
   return exports;
