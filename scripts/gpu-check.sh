@@ -32,6 +32,8 @@ unpack "$pack/check.json.xz" "$work/check.json"
 unpack "$pack/bench.json.xz" "$work/bench.json"
 echo "== $("$work/node" --version) · $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || echo 'nvidia-smi not found')"
 
+# PyTorch's site-packages, where its wheels keep libcublasLt (runtime/cuda/libraries.ts looks there)
+export KILN_PYTHON_SITE="${KILN_PYTHON_SITE:-$(python3 -c 'import os, torch; print(os.path.dirname(os.path.dirname(torch.__file__)))' 2>/dev/null)}"
 echo "== kiln cuda suite and kiln benchmarks"
 KILN_CUDA_ADDON="$pack/kiln_cuda.node" "$work/node" "$pack/run.mjs" "$work/check.json" "$work/bench.json" "$results" 2>&1 | tee "$results/kiln.log"
 status=${PIPESTATUS[0]}

@@ -4,7 +4,9 @@
 # Markdown table on stdout: per workload, kiln's and PyTorch eager's median ms and
 # kiln/PyTorch (above 1: kiln is slower). The block-train step is compared in f32
 # (kiln without tensor cores) and in bf16 (kiln's CUDA policy: tensor cores with
-# bf16 operands; PyTorch under bf16 autocast).
+# bf16 operands; PyTorch under bf16 autocast); the bf16 workloads twice on kiln's
+# side, with its own GEMM kernels and with GEMMs on cuBLASLt (*-cublaslt, the
+# same library PyTorch calls).
 #
 #   python3 bench/torch/ratios.py kiln-bench.json torch-bench.json
 
@@ -14,8 +16,10 @@ import sys
 PAIRS = [
     ('matmul-f32', 'matmul-f32'),
     ('matmul-bf16', 'matmul-bf16'),
+    ('matmul-bf16-cublaslt', 'matmul-bf16'),
     ('block-train', 'block-train'),
     ('block-train-bf16', 'block-train-bf16'),
+    ('block-train-cublaslt', 'block-train-bf16'),
 ]
 
 
@@ -29,7 +33,7 @@ def main():
     print('| --- | ---: | ---: | ---: |')
     for k, t in PAIRS:
         a, b = kiln.get(k, {}), torch.get(t, {})
-        title = b.get('title', t)
+        title = a.get('title', b.get('title', t))
         if 'ms' not in a or 'ms' not in b:
             print(f'| {title} | {a.get("error", "n/a")} | {b.get("ms", "n/a")} | n/a |')
             continue

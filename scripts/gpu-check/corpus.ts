@@ -5,10 +5,12 @@
 // elementwise primitive family, f16/bf16 storage, the transformer blocks' gradients
 // and a whole SiT-Tiny train step); bench cases are the workloads timed against
 // PyTorch (bench/torch/bench.py): matmul 1024³ in f32 and bf16, and a pre-norm
-// transformer block train step (B 8, 64 tokens, width 256, 4 heads, AdamW).
+// transformer block train step (B 8, 64 tokens, width 256, 4 heads, AdamW); the
+// bf16 ones also compiled with library GEMMs, which run on cuBLASLt where the GPU
+// machine has it (PyTorch's wheels carry it).
 
 import fc from 'fast-check';
-import { compile, CUDA_F32_FEATURES, CUDA_FEATURES, type TargetFeatures } from '../../compiler/compile.ts';
+import { compile, CUDA_F32_FEATURES, CUDA_FEATURES, type CompileOptions } from '../../compiler/compile.ts';
 import { withPtx } from '../../compiler/codegen/ptx.ts';
 import { Builder } from '../../compiler/ir/builder.ts';
 import { DType } from '../../compiler/ir/dtype.ts';
@@ -86,11 +88,16 @@ function valuesFor(graph: Graph, op: Op.Input | Op.Param, seed: number, scale = 
   return out;
 }
 
-async function checkCase(name: string, graph: Graph, tolerance: number, inputs?: Values, params?: Values, features: TargetFeatures = CUDA_F32_FEATURES): Promise<CheckCase> {
+/**
+ * One check case. `options` default to f32 CUDA (no tensor cores), compared with the f32 interpreter; with library
+ * GEMMs the reference is the interpreter on the scheduled graph, which holds the bf16 operand roundings explicitly.
+ */
+async function checkCase(name: string, graph: Graph, tolerance: number, inputs?: Values, params?: Values, options: Omit<CompileOptions, 'target'> = { features: CUDA_F32_FEATURES }): Promise<CheckCase> {
   const ins = inputs ?? valuesFor(graph, Op.Input, 3);
   const ps = params ?? valuesFor(graph, Op.Param, 11, 0.5);
-  const ref = interpret(graph, { inputs: ins, params: ps }, { precision: 'f32' }).outputs;
-  const program = await withPtx(compile(graph, { target: 'cuda', features }).program);
+  const compiled = compile(graph, { ...options, target: 'cuda' });
+  const ref = interpret(options.gemm === 'library' ? compiled.schedule.graph : graph, { inputs: ins, params: ps }, { precision: 'f32' }).outputs;
+  const program = await withPtx(compiled.program);
   const expected = Object.fromEntries(Object.entries(ref).filter(([n]) => n in program.outputs).map(([n, t]) => [n, Array.from(t.data)]));
   return { name, program, inputs: ins, params: ps, expected, tolerance };
 }
@@ -133,8 +140,8 @@ function blockGradient(fn: (ctx: Context, x: F32, c: F32) => F32): Graph {
 
 export async function checkCases(log: (line: string) => void = () => {}): Promise<CheckCase[]> {
   const cases: CheckCase[] = [];
-  const add = async (name: string, graph: Graph, tolerance: number, inputs?: Values, params?: Values, features?: TargetFeatures): Promise<void> => {
-    cases.push(await checkCase(name, graph, tolerance, inputs, params, features));
+  const add = async (name: string, graph: Graph, tolerance: number, inputs?: Values, params?: Values, options?: Omit<CompileOptions, 'target'>): Promise<void> => {
+    cases.push(await checkCase(name, graph, tolerance, inputs, params, options));
     log(`  ${name}: ${cases[cases.length - 1]!.program.kernels.length} kernels`);
   };
   for (const [name, graph] of primitiveGraphs()) await add(name, graph, name.includes('16') ? 1e-2 : 1e-5);
@@ -151,12 +158,18 @@ export async function checkCases(log: (line: string) => void = () => {}): Promis
   const state = initParams(step.params, 0);
   const params = Object.fromEntries(Object.entries(state).map(([n, v]) => [n, Array.from(v, (x) => Math.fround(x))]));
   // step is AdamW's 1-based count: a wave value there makes the bias correction negative and the update NaN
-  await add('SiT-Tiny train step', step.graph, 2e-3, { ...valuesFor(step.graph, Op.Input, 5), step: [3] }, params);
+  const stepInputs = { ...valuesFor(step.graph, Op.Input, 5), step: [3] };
+  await add('SiT-Tiny train step', step.graph, 2e-3, stepInputs, params);
+  // cuBLASLt (where it loads): f32 activations and attention, so the scheduled graph's roundings are all there are;
+  // the looser bound covers an operand rounded to the other bf16 neighbour under a different summation order
+  await add('SiT-Tiny train step, library GEMMs (cuBLASLt)', step.graph, 2e-2, stepInputs, params, { features: CUDA_F32_FEATURES, activations: DType.F32, gemm: 'library' });
   // Tensor cores (the default CUDA policy): operands already bf16-exact, so only the summation order differs from the interpreter.
   for (const [shapeA, shapeB, dims] of MMA_CASES) {
     const graph = trace((_, { a, b }) => ({ y: gelu(dot(a, b, dims)) }), { a: spec(shapeA), b: spec(shapeB) }).graph;
     const bf16Values = (shape: readonly number[], seed: number) => wave(shape.reduce((x, y) => x * y, 1), seed).map(bf16Round);
-    await add(`tensor-core matmul [${shapeA.join(',')}]·[${shapeB.join(',')}] + gelu`, graph, 1e-4, { a: bf16Values(shapeA, 5), b: bf16Values(shapeB, 6) }, {}, CUDA_FEATURES);
+    const values = { a: bf16Values(shapeA, 5), b: bf16Values(shapeB, 6) };
+    await add(`tensor-core matmul [${shapeA.join(',')}]·[${shapeB.join(',')}] + gelu`, graph, 1e-4, values, {}, { features: CUDA_FEATURES });
+    await add(`cuBLASLt matmul [${shapeA.join(',')}]·[${shapeB.join(',')}] + gelu`, graph, 1e-4, values, {}, { features: CUDA_FEATURES, activations: DType.F32, gemm: 'library' });
   }
   return cases;
 }
@@ -176,14 +189,23 @@ export async function benchCases(log: (line: string) => void = () => {}): Promis
     const program = await withPtx(compile(graph, { target: 'cuda', features: dtype === DType.F32 ? CUDA_F32_FEATURES : CUDA_FEATURES }).program);
     cases.push({ name: `matmul-${dtype}`, title: `matmul ${n}×${n}×${n} ${dtype}`, program, inputs: {}, params: sizes(graph), read: ['probe'], flops: 2 * n ** 3 });
     log(`  matmul ${dtype}: ${program.kernels.length} kernels`);
+    if (dtype === DType.BF16) {
+      const library = await withPtx(compile(graph, { target: 'cuda', features: CUDA_FEATURES, gemm: 'library' }).program);
+      cases.push({ name: 'matmul-bf16-cublaslt', title: `matmul ${n}×${n}×${n} bf16, cuBLASLt`, program: library, inputs: {}, params: sizes(graph), read: ['probe'], flops: 2 * n ** 3 });
+    }
   }
   const { batch, tokens, width, heads } = BLOCK;
   const step = trainStep((ctx, { x }) => {
     const y = vitBlock(ctx.child('blocks.0'), x, { heads }) as F32;
     return y.mul(y).mean();
   }, { x: spec([batch, tokens, width] as const) }, { schedule: constantLr(1e-4) });
-  for (const [name, features, kind] of [['block-train', CUDA_F32_FEATURES, 'f32'], ['block-train-bf16', CUDA_FEATURES, 'bf16 tensor cores']] as const) {
-    const program = await withPtx(compile(step.graph, { target: 'cuda', features }).program);
+  const variants = [
+    ['block-train', { features: CUDA_F32_FEATURES }, 'f32'],
+    ['block-train-bf16', { features: CUDA_FEATURES }, 'bf16 tensor cores'],
+    ['block-train-cublaslt', { features: CUDA_FEATURES, gemm: 'library' }, 'bf16, GEMMs on cuBLASLt'],
+  ] as const;
+  for (const [name, options, kind] of variants) {
+    const program = await withPtx(compile(step.graph, { target: 'cuda', ...options }).program);
     cases.push({ name, title: `transformer block train step B${batch}×${tokens}×${width}, ${heads} heads (fwd+bwd+AdamW), ${kind}`, program, inputs: valuesFor(step.graph, Op.Input, 2), params: sizes(step.graph), read: ['loss'] });
     log(`  block train step (${kind}): ${program.kernels.length} kernels`);
   }

@@ -23,6 +23,7 @@ if (!status.ok) {
 }
 const device = cudaDevice();
 console.log(`kiln gpu-check on ${device.description}, driver ${status.driverVersion}`);
+console.log(device.gemmLibrary.ok ? `GemmCalls on ${device.gemmLibrary.path}` : `cuBLASLt not loaded (GemmCalls run as generated kernels): ${device.gemmLibrary.reason}`);
 
 const checks = JSON.parse(readFileSync(checkPath, 'utf8')) as CheckCase[];
 const { failed } = await runChecks(device, checks, (line) => console.log(line));
