@@ -268,6 +268,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
       program: { type: 'string', default: 'train', choices: ['train', 'velocity', 'encode', 'decode'], help: 'which program (velocity: diffusion models; encode/decode: tokenizers)' },
       batch: { type: 'number', default: 8, value: 'N', help: 'batch size' },
       target: { type: 'string', default: 'webgpu', choices: ['webgpu', 'cuda'], help: 'code generation target' },
+      gemm: { type: 'string', default: 'kernel', choices: ['kernel', 'library'], help: 'cuda: float dots as generated kernels, or as cuBLASLt GEMM calls (library)' },
       emit: { type: 'string', value: 'PATH', help: 'write the Program as a typed .ts module' },
       json: { type: 'string', value: 'PATH', help: 'write the Program as JSON' },
     },
@@ -277,10 +278,12 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
       const t0 = performance.now();
       const traced = programFor(name, v.program as string, batch);
       const t1 = performance.now();
-      const { program } = compile(traced.graph, { target: v.target as 'webgpu' | 'cuda' });
+      if (v.gemm === 'library' && v.target !== 'cuda') throw new UsageError('kiln compile: --gemm library needs --target cuda (cuBLASLt runs only on CUDA)');
+      const { program } = compile(traced.graph, { target: v.target as 'webgpu' | 'cuda', ...(v.target === 'cuda' ? { gemm: v.gemm as 'kernel' | 'library' } : {}) });
       const t2 = performance.now();
       const distinct = new Set(program.kernels.map((k) => k.source.replace(/\/\/.*$/gm, ''))).size;
-      console.log(`${name} ${v.program} (batch ${batch}) → ${v.target}: ${traced.graph.nodes.length} graph nodes, ${program.kernels.length} kernels (${distinct} distinct), ${program.buffers.length} buffers; trace ${((t1 - t0) / 1000).toFixed(1)} s, compile ${((t2 - t1) / 1000).toFixed(1)} s`);
+      const gemms = program.kernels.filter((k) => k.gemm).length;
+      console.log(`${name} ${v.program} (batch ${batch}) → ${v.target}: ${traced.graph.nodes.length} graph nodes, ${program.kernels.length} kernels (${distinct} distinct${gemms ? `, ${gemms} cuBLASLt GEMM calls` : ''}), ${program.buffers.length} buffers; trace ${((t1 - t0) / 1000).toFixed(1)} s, compile ${((t2 - t1) / 1000).toFixed(1)} s`);
       if (v.json) writeFileSync(v.json as string, JSON.stringify(program, (key, value) => (key === 'ir' ? undefined : value)));
       if (v.emit) {
         const { writeProgramModule } = await import('../compiler/emit.ts');

@@ -203,6 +203,8 @@ const BUFFER_KEYS: EnumKeys = { dtype: DTYPE_ENUM, storage: DTYPE_ENUM };
 /** Kernel IR instructions: `from` is a DType on casts (instructions have no other string `from`), `operand` on mma. */
 const INSTR_KEYS: EnumKeys = { dtype: DTYPE_ENUM, from: DTYPE_ENUM, op: ALU_ENUM, operand: DTYPE_ENUM };
 const VIEW_KEYS: EnumKeys = { op: OP_ENUM };
+/** A kernel's GemmCall: the operand and output storage dtypes. */
+const GEMM_KEYS: EnumKeys = { operands: DTYPE_ENUM, out: DTYPE_ENUM };
 
 /** Already printed TypeScript, placed as is. */
 class Code {
@@ -222,7 +224,7 @@ class LiteralPrinter {
     return this.object({
       target: program.target,
       buffers: new Code(this.array(program.buffers.map((b) => this.object(b, BUFFER_KEYS)))),
-      kernels: new Code(this.array(program.kernels.map((k) => this.object({ ...k, ir: new Code(this.kernelIr(k.ir)) })))),
+      kernels: new Code(this.array(program.kernels.map((k) => this.object({ ...k, ir: new Code(this.kernelIr(k.ir)), ...(k.gemm ? { gemm: new Code(this.object(k.gemm, GEMM_KEYS)) } : {}) })))),
       steps: program.steps,
       inputs: program.inputs,
       outputs: program.outputs,

@@ -56,6 +56,7 @@ describe('kiln: bad input is one clear line and exit status 2', () => {
       [['sample', '--cfg', 'lots'], /--cfg needs a number, got "lots"/],
       [['sample', '--sampler', 'ddim'], /--sampler must be one of euler, heun, euler-maruyama; got "ddim"/],
       [['encode', '--device', 'cpu'], /--tokenizer is required/],
+      [['compile', '--model', 'sit-tiny', '--gemm', 'library'], /--gemm library needs --target cuda/],
     ];
     for (const [args, message] of cases) {
       const r = kiln(...args);
@@ -72,6 +73,14 @@ describe('kiln: bad input is one clear line and exit status 2', () => {
     expect(() => parseFlags('train-tokenizer', ['--resume=yes'], specs)).toThrow(UsageError);
     expect(() => parseFlags('train-tokenizer', ['--steps'], specs)).toThrow(/--steps needs a value/);
     expect(() => parseFlags('train-tokenizer', ['stray'], specs)).toThrow(/unexpected argument "stray"/);
+  });
+});
+
+describe('kiln compile', () => {
+  it('reports the cuBLASLt GEMM calls of a library-GEMM CUDA program', () => {
+    const r = kiln('compile', '--model', 'sit-tiny', '--batch', '2', '--target', 'cuda', '--gemm', 'library');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^sit-tiny train \(batch 2\) → cuda: \d+ graph nodes, \d+ kernels \(\d+ distinct, [1-9]\d* cuBLASLt GEMM calls\)/);
   });
 });
 

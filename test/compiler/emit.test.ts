@@ -82,14 +82,18 @@ describe('emitProgramModule', () => {
     expect(typeErrors([emitted.path])).toEqual([]);
   });
 
-  it('keeps CUDA tensor-core programs whole: mma and shuffle instructions, bf16 activation storage', async () => {
+  it('keeps CUDA tensor-core programs whole: mma and shuffle instructions, bf16 activation storage, GemmCalls', async () => {
     const t = trace((_, { a, b, q }) => ({ y: gelu(a.matmul(b)).matmul(b), o: attention(q, q, q) }), { a: spec([32, 32] as const), b: spec([32, 32] as const), q: spec([1, 16, 16] as const) });
     const program = compile(t.graph, { target: 'cuda' }).program;
     expect(program.kernels.flatMap((k) => k.ir.body.map((i) => i.kind))).toEqual(expect.arrayContaining(['mma', 'subgroupShuffleXor']));
     expect(program.kernels.some((k) => k.ir.buffers.some((b) => b.storage === DType.BF16))).toBe(true);
     const emitted = await emitAndImport(program, 'cuda-mma', true);
     expect(emitted.program).toEqual(program);
-    expect(typeErrors([emitted.path])).toEqual([]);
+    const library = compile(t.graph, { target: 'cuda', gemm: 'library' }).program;
+    expect(library.kernels.filter((k) => k.gemm)).toHaveLength(2);
+    const emittedLibrary = await emitAndImport(library, 'cuda-library');
+    expect(emittedLibrary.program.kernels.map((k) => k.gemm)).toEqual(library.kernels.map((k) => k.gemm));
+    expect(typeErrors([emitted.path, emittedLibrary.path])).toEqual([]);
   });
 
   it('round-trips awkward strings and numbers: quotes, backticks, ${, CR, U+2028, ±Infinity, NaN, −0', async () => {
