@@ -62,7 +62,8 @@ export async function tuneMatmuls(device: Device, graph: Graph, compileOptions: 
   for (const tile of candidates) {
     const { program } = compile(graph, { ...compileOptions, matmulTile: tile, tunedTiles: new Map() });
     for (const kernel of program.kernels) {
-      if (!kernel.tuneKey) continue;
+      // a GemmCall runs on cuBLASLt wherever the program was compiled for it: its tile is never used
+      if (!kernel.tuneKey || kernel.gemm) continue;
       const ms = await timeKernel(device, program, kernel, runs);
       timings.set(kernel.tuneKey, [...(timings.get(kernel.tuneKey) ?? []), { tile, ms }]);
       options.log?.(`  ${kernel.tuneKey}  tile ${tile.tm}x${tile.tn}/${tile.threads}: ${ms.toFixed(3)} ms`);
