@@ -195,7 +195,7 @@ export function isBf16RoundTrip(node: Node): boolean {
  * rounding the tensor-core kernels apply as they load. Under a strided view chain the rounding goes on the viewed
  * node, so a weight read plain by the forward pass and transposed by the backward one is rounded (and stored) once.
  * An operand that is already bf16 or rounded, or a view of another dot's output (stored bf16 by the dtype policy),
- * is left as it is.
+ * is left as it is. Pinned by test/compiler/library-gemm.test.ts (the interpreter on the rewritten graph is its oracle).
  */
 export const roundGemmOperands: Pass = {
   name: 'round-gemm-operands',

@@ -85,4 +85,11 @@ describe.skipIf(!!skip)(`CudaDevice on a fake driver${skip ? ` [skipped: ${skip}
     expect(get().pastTheEnd).toBe('kernel gemm_h: GEMM operand a reaches past x (30 elements)');
     expect(get().withoutLibrary).toEqual({ gemm: 'kernel', kernel: 'CudaKernel' });
   });
+
+  it('runs the generated kernel, and says so, when cuBLASLt has no algorithm for a GEMM', () => {
+    expect(get().declined).toEqual({
+      kernel: 'CudaKernel',
+      warnings: ['kernel gemm_long: kiln cuda: cuBLASLt has no algorithm for this GEMM (m 1, n 1, k 1001, batch 1, f32 out); running the generated kernel instead'],
+    });
+  });
 });

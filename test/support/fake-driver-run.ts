@@ -128,10 +128,16 @@ try {
 } catch (error) {
   pastTheEnd = error instanceof Error ? error.message : String(error);
 }
+const warnings: string[] = [];
+const warn = console.warn;
+console.warn = (line: string) => warnings.push(line);
+const longK: GemmCall = { batch: 1, m: 1, n: 1, k: 1001, operands: DType.BF16, out: DType.F32, a: { binding: 1, offset: 0, batchStride: 0, rowStride: 1001, colStride: 1 }, b: { binding: 2, offset: 0, batchStride: 0, rowStride: 1, colStride: 1001 } };
+const declined = { kernel: (await device.compile(gemmKernel('gemm_long', longK, [1, 1001, 1001]))).constructor.name, warnings };
+console.warn = warn;
 const kernelsOnly = new CudaDevice(device.addon, device.info, { ok: false, reason: 'KILN_CUDA_GEMM=kernel' });
 const withoutLibrary = { gemm: kernelsOnly.compileOptions().gemm, kernel: (await kernelsOnly.compile(gemmProgram.kernels[0]!)).constructor.name };
 
 console.log(JSON.stringify({
   availability, description: device.description, first, paramAfterFirst, second, paramAfterSecond, paramSet, roundTrips, badPtx, badLaunch,
-  missingLibrary, gemmLibrary: device.gemmLibrary, compileGemm: device.compileOptions().gemm, gemmRuns, gemmKernelKinds, pastTheEnd, withoutLibrary,
+  missingLibrary, gemmLibrary: device.gemmLibrary, compileGemm: device.compileOptions().gemm, gemmRuns, gemmKernelKinds, pastTheEnd, withoutLibrary, declined,
 }));

@@ -7,7 +7,8 @@
 // bf16 (round to nearest even) or f32. It checks what the real library would
 // reject: ld below the stored rows, op shapes that do not chain, types it does
 // not pair, pointers less aligned than the preference promised, a workspace
-// smaller than the algorithm needs. The matmul itself is queued through the fake
+// smaller than the algorithm needs. It has no algorithm for an inner dimension
+// over 1000, so tests can see a declined GEMM. The matmul itself is queued through the fake
 // driver's kilnFakeEnqueueHost, so stream capture records it like a launch.
 
 #include <dlfcn.h>
@@ -101,7 +102,7 @@ Status cublasLtMatmulAlgoGetHeuristic(void* handle, Desc* desc, Layout* a, Layou
   if (op_rows(a, desc->transa) != d->rows || op_cols(a, desc->transa) != op_rows(b, desc->transb) || op_cols(b, desc->transb) != d->cols) return INVALID_VALUE;
   if (a->batch != d->batch || b->batch != d->batch) return INVALID_VALUE;
   *found = 0;
-  if (preference->workspace < WORKSPACE_NEEDED) return SUCCESS;
+  if (preference->workspace < WORKSPACE_NEEDED || op_cols(a, desc->transa) > 1000) return SUCCESS;
   memset(&results[0], 0, sizeof(Heuristic));
   for (int i = 0; i < 4; i++) results[0].algo.data[i] = preference->align[i];
   results[0].workspaceSize = WORKSPACE_NEEDED;

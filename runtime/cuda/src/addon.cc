@@ -545,7 +545,7 @@ Napi::Value GemmPlanCreate(const Napi::CallbackInfo& info) {
   if (!ok) return abandon();
   if (found == 0 || best.state != 0) {
     Napi::Error::New(env, "kiln cuda: cuBLASLt has no algorithm for this GEMM (m " + std::to_string(m) + ", n " + std::to_string(n) + ", k " + std::to_string(k) + ", batch " +
-                              std::to_string(batch) + ", " + out + " out); compile with gemm 'kernel' or set KILN_CUDA_GEMM=kernel")
+                              std::to_string(batch) + ", " + out + " out)")
         .ThrowAsJavaScriptException();
     return abandon();
   }
