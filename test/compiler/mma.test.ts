@@ -4,7 +4,8 @@
 // (so the simulator itself is checked), then the mma template on the simulator
 // against the interpreter fed the same bf16-rounded operands (so only the
 // summation order differs), at ragged shapes, batched, under epilogues, with two
-// contracted axes; a whole DiT block's gradients under the CUDA dtype policy;
+// contracted axes; the tensor-core attention forward and backward at ragged and
+// SiT-like shapes; a whole DiT block's gradients under the CUDA dtype policy;
 // and nvcc -arch=sm_90 accepting the printed kernels with zero warnings.
 
 import { describe, expect, it } from 'vitest';
@@ -178,7 +179,8 @@ describe('tensor-core matmul template (bf16 operands, f32 accumulation) on the s
     expect(usesMma(kernels)).toBeGreaterThan(3);
     const { err, where } = worstNormError(ref, outputs);
     // measured 2.4e-2 with the matmuls alone on tensor cores, 4–6e-2 with P rounded to bf16 in the attention forward
-    // (amplified by the backward's dP − Δ cancellation) and bf16 activations; PyTorch's bf16 autocast sits in the same
+    // (amplified by the backward's dP − Δ cancellation) and bf16 activations; 4.5e-2 with the attention backward on
+    // tensor cores too (P and dS rounded to bf16 there); PyTorch's bf16 autocast sits in the same
     // range. A fragment or index bug is O(1).
     expect(err, where).toBeLessThan(0.1);
   }, 600_000);
@@ -202,6 +204,40 @@ describe('tensor-core attention forward on the simulator', () => {
       expect(kernels.some((k) => k.body.some((i) => i.kind === 'mma') && k.body.some((i) => i.kind === 'subgroupShuffleXor'))).toBe(true);
       const { err, where } = worstError(ref, outputs);
       expect(err, where).toBeLessThan(4e-3);
+    });
+  }
+});
+
+describe('tensor-core attention backward on the simulator', () => {
+  // dq, dk, dv of Σ attention(q, k, v)·g with every product on tensor cores and P and dS rounded to the operand dtype
+  // (FlashAttention-2's trade). dq = s·Σⱼ dSᵢⱼ kⱼ sums terms that cancel (Σⱼ dSᵢⱼ = 0), so its error relative to its
+  // own size is the largest. The oracle is the interpreter in f32 twice over: the error must stay within the operand
+  // dtype's reach and shrink with it (f16 carries 3 more mantissa bits than bf16), which an index bug's O(1) error
+  // would not.
+  const cases: { name: string; q: number[]; k: number[]; v: number[] }[] = [
+    { name: 'ragged: Tq 21, Tk 19, head 24, value head 20 (edges in queries, keys and both head dims)', q: [2, 21, 24], k: [2, 19, 24], v: [2, 19, 20] },
+    { name: 'SiT shape in miniature: [2, 2, 32, 16] heads', q: [2, 2, 32, 16], k: [2, 2, 32, 16], v: [2, 2, 32, 16] },
+  ];
+  for (const c of cases) {
+    it(c.name, async () => {
+      const oShape = [...c.q.slice(0, -1), c.v[c.v.length - 1]!];
+      const t = trace((_, { q, k, v, g }) => {
+        const [dq, dk, dv] = grad(attention(q, k, v).mul(g).sum(), [q, k, v]);
+        return { dq: dq!, dk: dk!, dv: dv! };
+      }, { q: spec(c.q), k: spec(c.k), v: spec(c.v), g: spec(oShape) });
+      const size = (shape: number[]) => shape.reduce((x, y) => x * y, 1);
+      const inputs = { q: bf16(wave(size(c.q), 5).map((x) => 2 * x)), k: bf16(wave(size(c.k), 6)), v: bf16(wave(size(c.v), 7)), g: bf16(wave(size(oShape), 8)) };
+      const ref = interpret(t.graph, { inputs }, { precision: 'f32' }).outputs;
+      const errors: number[] = [];
+      for (const mma of [DType.BF16, DType.F16] as const) {
+        const { outputs, kernels } = await simulate(t.graph, inputs, {}, { features: { f16: true, subgroups: true, mma } });
+        // the forward and both backward kernels are warp tiles (no scalar attention kernel is left)
+        expect(usesMma(kernels)).toBe(3);
+        const { err, where } = worstNormError(ref, outputs);
+        expect(err, `${mma}: ${where}`).toBeLessThan(mma === DType.BF16 ? 4e-2 : 5e-3);
+        errors.push(err);
+      }
+      expect(errors[1]!, 'f16 operands are not more accurate than bf16 ones').toBeLessThan(errors[0]! / 4);
     });
   }
 });
@@ -243,11 +279,16 @@ describe('the CUDA dtype policy on a SiT-Tiny train step', () => {
 
 const NVCC = findNvcc();
 describe.skipIf(!NVCC)(`nvcc accepts the tensor-core kernels${NVCC ? '' : ` [skipped: ${missingNvccMessage()}]`}`, () => {
-  it('sm_90 and sm_80, zero warnings, with mma.sync in the PTX', async () => {
-    const t = trace((_, { a, b, q, k, v }) => ({ y: gelu(dot(a, b, { batch: [[0], [0]], contract: [[2], [1]] })), o: attention(q, k, v) }),
-      { a: spec([3, 20, 24]), b: spec([3, 24, 16]), q: spec([2, 2, 21, 72]), k: spec([2, 2, 19, 72]), v: spec([2, 2, 19, 72]) });
+  it('sm_90 and sm_80, zero warnings, with mma.sync in the PTX (matmul, attention forward and backward)', async () => {
+    // attention with its gradients: the forward and both backward warp-tile kernels
+    const t = trace((_, { a, b, q, k, v }) => {
+      const o = attention(q, k, v);
+      const [dq, dk, dv] = grad(o.mul(o).sum(), [q, k, v]);
+      return { y: gelu(dot(a, b, { batch: [[0], [0]], contract: [[2], [1]] })), o, dq: dq!, dk: dk!, dv: dv! };
+    }, { a: spec([3, 20, 24]), b: spec([3, 24, 16]), q: spec([2, 2, 21, 72]), k: spec([2, 2, 19, 72]), v: spec([2, 2, 19, 72]) });
     for (const operand of [DType.BF16, DType.F16] as const) {
       const { program } = compile(t.graph, { target: 'cuda', features: { f16: true, subgroups: true, mma: operand } });
+      expect(usesMma(program.kernels.map((k) => k.ir))).toBe(4);
       const kernels = program.kernels.map((k) => ({ entry: cudaEntryName(k.ir), source: k.source }));
       for (const arch of ['sm_90', 'sm_80']) {
         const ptx = [...(await compileToPtx(kernels, { arch })).values()].join('\n');

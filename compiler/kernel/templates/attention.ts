@@ -8,6 +8,8 @@
 // thread computes Δ = g·o for its query row and streams keys, writing [dq | Δ];
 // the dk‖dv thread streams queries for its key row, reading each row's Δ; both recompute P = exp(s·q·k − lse) from the saved log-sum-exp, so the
 // Tq×Tk score matrix never exists in memory. No workgroup memory, no barriers.
+// With tensor cores all three run as warp tiles instead (attention-mma.ts,
+// attention-mma-backward.ts).
 
 import { DType } from '../../ir/dtype.ts';
 import { CompositeKind, size, type Node, type NodeWith } from '../../ir/node.ts';
@@ -15,6 +17,7 @@ import type { Op } from '../../ir/op.ts';
 import { constIndex, type Index } from '../index.ts';
 import { Alu, type MmaOperand, type ValueId } from '../ir.ts';
 import { attentionMmaEligible, lowerAttentionMma } from './attention-mma.ts';
+import { lowerAttentionBackwardKeyValueMma, lowerAttentionBackwardQueryMma } from './attention-mma-backward.ts';
 import type { TemplateContext, TemplateLaunch } from './context.ts';
 
 const LOG2E = Math.LOG2E;
@@ -190,10 +193,17 @@ function backwardKeyValue(ctx: TemplateContext, node: NodeWith<Op.Composite>): T
   });
 }
 
-/** Lowers one fused attention composite; the kernel's root must be the composite itself. With tensor cores (`mma`), the forward runs on them. */
+/** Lowers one fused attention composite; the kernel's root must be the composite itself. With tensor cores (`mma`), all three kinds run on them. */
 export function lowerAttention(ctx: TemplateContext, node: NodeWith<Op.Composite>, mma?: MmaOperand): TemplateLaunch {
   if (ctx.root !== node) throw new Error(`lower: the ${node.arg.kind} template writes its own output; an epilogue over it must be a separate kernel`);
-  if (mma && attentionMmaEligible(node)) return lowerAttentionMma(ctx, node, mma);
+  if (mma && attentionMmaEligible(node)) {
+    switch (node.arg.kind) {
+      case CompositeKind.Attention:
+      case CompositeKind.AttentionForward: return lowerAttentionMma(ctx, node, mma);
+      case CompositeKind.AttentionBackwardQuery: return lowerAttentionBackwardQueryMma(ctx, node, mma);
+      case CompositeKind.AttentionBackwardKeyValue: return lowerAttentionBackwardKeyValueMma(ctx, node, mma);
+    }
+  }
   switch (node.arg.kind) {
     case CompositeKind.Attention:
     case CompositeKind.AttentionForward: return forward(ctx, node);
