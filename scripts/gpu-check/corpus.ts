@@ -17,7 +17,7 @@ import { DType } from '../../compiler/ir/dtype.ts';
 import { Graph } from '../../compiler/ir/graph.ts';
 import { Op } from '../../compiler/ir/op.ts';
 import type { Program } from '../../compiler/program.ts';
-import { constantLr, dot, gelu, grad, initParams, spec, trace, trainStep, type Context, type Shape, type Tensor } from '../../dsl/index.ts';
+import { attention, constantLr, dot, gelu, grad, initParams, spec, trace, trainStep, type Context, type Shape, type Tensor } from '../../dsl/index.ts';
 import { SIT_TINY } from '../../models/configs.ts';
 import { diffusionLoss } from '../../models/sit.ts';
 import { ditBlock, vitBlock } from '../../models/vit.ts';
@@ -170,6 +170,17 @@ export async function checkCases(log: (line: string) => void = () => {}): Promis
     const values = { a: bf16Values(shapeA, 5), b: bf16Values(shapeB, 6) };
     await add(`tensor-core matmul [${shapeA.join(',')}]·[${shapeB.join(',')}] + gelu`, graph, 1e-4, values, {}, { features: CUDA_FEATURES });
     await add(`cuBLASLt matmul [${shapeA.join(',')}]·[${shapeB.join(',')}] + gelu`, graph, 1e-4, values, {}, { features: CUDA_FEATURES, activations: DType.F32, gemm: 'library' });
+  }
+  // Attention forward and backward as tensor-core warp tiles; P and dS are rounded to the operand dtype, so f16
+  // (3 more mantissa bits) gets the tight bound and bf16 the loose one
+  const attentionGrad = trace((_, { q, k, v, g }) => {
+    const o = attention(q, k, v);
+    const [dq, dk, dv] = grad(o.mul(g).sum(), [q, k, v]);
+    return { o, dq: dq!, dk: dk!, dv: dv! };
+  }, { q: spec([2, 2, 37, 40]), k: spec([2, 2, 45, 40]), v: spec([2, 2, 45, 24]), g: spec([2, 2, 37, 24]) }).graph;
+  const attentionValues = Object.fromEntries(attentionGrad.inputs.map((n, i) => [n.arg.name, wave(n.shape.reduce((x, y) => x * y, 1), 30 + i).map(bf16Round)]));
+  for (const [operand, tolerance] of [[DType.F16, 5e-3], [DType.BF16, 5e-2]] as const) {
+    await add(`tensor-core attention and its gradients, ${operand} operands`, attentionGrad, tolerance, attentionValues, {}, { features: { f16: true, subgroups: true, mma: operand } });
   }
   return cases;
 }
