@@ -20,6 +20,8 @@ PAIRS = [
     ('block-train', 'block-train'),
     ('block-train-bf16', 'block-train-bf16'),
     ('block-train-cublaslt', 'block-train-bf16'),
+    ('sit-xl-train-bf16', 'sit-xl-train-bf16'),
+    ('sit-xl-train-cublaslt', 'sit-xl-train-bf16'),
 ]
 
 

@@ -7,7 +7,8 @@
 // PyTorch (bench/torch/bench.py): matmul 1024³ in f32 and bf16, and a pre-norm
 // transformer block train step (B 8, 64 tokens, width 256, 4 heads, AdamW); the
 // bf16 ones also compiled with library GEMMs, which run on cuBLASLt where the GPU
-// machine has it (PyTorch's wheels carry it).
+// machine has it (PyTorch's wheels carry it); and SiT-XL's full-size train step
+// both ways (its 675M parameters are generated on the GPU machine, not carried).
 
 import fc from 'fast-check';
 import { compile, CUDA_F32_FEATURES, CUDA_FEATURES, type CompileOptions } from '../../compiler/compile.ts';
@@ -24,6 +25,7 @@ import { ditBlock, vitBlock } from '../../models/vit.ts';
 import { interpret } from '../../runtime/cpu/interpret.ts';
 import { bf16Round } from '../../runtime/cpu/numeric.ts';
 import { buildGraph, inputValues, recipeArb } from '../../test/support/random-graph.ts';
+import { FULL_SIZE_PROGRAMS } from '../validate-full-size.ts';
 import { wave, type Values } from './values.ts';
 
 
@@ -186,6 +188,12 @@ export async function checkCases(log: (line: string) => void = () => {}): Promis
 }
 
 export async function benchCases(log: (line: string) => void = () => {}): Promise<BenchCase[]> {
+  const cases = await timedPrograms(log);
+  // the GPU side reads a kernel's IR buffers only (bindings); the bodies are most of a full-size Program's JSON
+  return cases.map((c) => ({ ...c, program: { ...c.program, kernels: c.program.kernels.map((k) => ({ ...k, ir: { ...k.ir, body: [] } })) } }));
+}
+
+async function timedPrograms(log: (line: string) => void): Promise<BenchCase[]> {
   const cases: BenchCase[] = [];
   for (const dtype of [DType.F32, DType.BF16]) {
     const b = new Builder();
@@ -219,6 +227,14 @@ export async function benchCases(log: (line: string) => void = () => {}): Promis
     const program = await withPtx(compile(step.graph, { target: 'cuda', ...options }).program);
     cases.push({ name, title: `transformer block train step B${batch}×${tokens}×${width}, ${heads} heads (fwd+bwd+AdamW), ${kind}`, program, inputs: valuesFor(step.graph, Op.Input, 2), params: sizes(step.graph), read: ['loss'] });
     log(`  block train step (${kind}): ${program.kernels.length} kernels`);
+  }
+  // Full size: SiT-XL's train step (batch 32 on 128×32 latents, AdamW, clip 1.0, EMA), as scripts/validate-full-size.ts builds it
+  const sit = FULL_SIZE_PROGRAMS.find((p) => p.id === 'sit-xl')!;
+  const sitStep = sit.build();
+  for (const [name, gemm, kind] of [['sit-xl-train-cublaslt', 'library', 'GEMMs on cuBLASLt'], ['sit-xl-train-bf16', 'kernel', 'kiln\'s tensor-core kernels']] as const) {
+    const program = await withPtx(compile(sitStep.graph, { target: 'cuda', features: CUDA_FEATURES, gemm }).program);
+    cases.push({ name, title: `${sit.title} train step, batch ${sit.batch} on 128×32 latents (fwd+bwd+AdamW+EMA), bf16, ${kind}`, program, inputs: { ...valuesFor(sitStep.graph, Op.Input, 2), step: [3] }, params: sizes(sitStep.graph), read: ['loss'] });
+    log(`  SiT-XL train step (${kind}): ${program.kernels.length} kernels`);
   }
   return cases;
 }
