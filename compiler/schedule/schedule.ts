@@ -22,10 +22,10 @@
 import type { Graph } from '../ir/graph.ts';
 import { size, type Node, type NodeWith } from '../ir/node.ts';
 import { Op, isBinary, isUnary, isView } from '../ir/op.ts';
-import { runPasses } from '../passes/pass.ts';
+import { runPasses, type Pass } from '../passes/pass.ts';
 import { gemmMatrix, libraryDot, roundGemmOperands, stridedView } from './gemm.ts';
 import { groupUpdates } from './group.ts';
-import { PREPARE_PASSES, TEMPLATE_COMPOSITES } from './prepare.ts';
+import { fuseBiasGradients, PREPARE_PASSES, TEMPLATE_COMPOSITES } from './prepare.ts';
 
 export type ReduceNode = NodeWith<Op.ReduceSum> | NodeWith<Op.ReduceMax>;
 /**
@@ -421,8 +421,15 @@ class Scheduler {
   }
 }
 
+/**
+ * With library GEMMs: no bias-gradient fusion (its ones column makes a weight gradient's leading dimensions N + 1,
+ * odd, where cuBLASLt's tensor-core kernels want 16-byte multiples; the bias gradient is its own column sum), and
+ * GEMM operands rounded to bf16. Pinned by test/compiler/library-gemm.test.ts.
+ */
+const LIBRARY_PREPARE_PASSES: readonly Pass[] = [...PREPARE_PASSES.filter((p) => p !== fuseBiasGradients), roundGemmOperands];
+
 export function schedule(graph: Graph, options: ScheduleOptions): Schedule {
-  const prepared = runPasses(graph, options.libraryGemm ? [...PREPARE_PASSES, roundGemmOperands] : PREPARE_PASSES);
+  const prepared = runPasses(graph, options.libraryGemm ? LIBRARY_PREPARE_PASSES : PREPARE_PASSES);
   const s = new Scheduler(prepared, options);
   s.seed();
   for (let round = 0; round < 10_000; round++) {

@@ -220,6 +220,15 @@ describe('library GEMMs on the simulated CUDA device', () => {
     for (const binding of [gemm.a.binding, gemm.b.binding, 0]) expect(library.buffers[gemmKernel.bindings[binding]!]!.dtype).toBe(DType.BF16);
   });
 
+  it('gives every GemmCall of a DiT block gradient 16-byte leading dimensions and offsets (no ones column for the bias gradients)', () => {
+    const t = gradientTrace({ x: [2, 16, 32], c: [2, 32] }, (ctx, { x, c }) => ditBlock(ctx.child('blocks.0'), x!, c!, { heads: 2 }));
+    const calls = compile(t.graph, { target: 'cuda', gemm: 'library' }).program.kernels.flatMap((k) => (k.gemm ? [k.gemm] : []));
+    expect(calls.length).toBeGreaterThan(10);
+    const misaligned = calls.flatMap((call) => [call.a, call.b].filter((x) => [x.offset, x.batchStride, x.rowStride === 1 ? x.colStride : x.rowStride].some((v) => v % 8 !== 0)).map((x) => `${call.m}×${call.n}×${call.k}: ${JSON.stringify(x)}`));
+    expect(misaligned).toEqual([]);
+    expect(calls.every((call) => call.n % 8 === 0)).toBe(true);
+  });
+
   it('is CUDA-only, and says so', () => {
     const graph = trace((_, { a, w }) => ({ y: dot(a, w, { batch: [[], []], contract: [[1], [0]] }) }), { a: spec([4, 4]), w: spec([4, 4]) }).graph;
     expect(() => compile(graph, { target: 'webgpu', gemm: 'library' })).toThrow(/library GEMMs .* only on target cuda/);
