@@ -169,11 +169,12 @@ export class CudaDevice implements Device {
   private readonly graphs = new WeakMap<readonly DeviceStep[], Handle>();
   private readonly allGraphs: Handle[] = [];
 
-  /** cuBLASLt for GemmCalls from sm_80 on (bf16 tensor-core GEMMs), or why not. */
-  readonly gemmLibrary: CudaGemmLibrary;
+  private library: CudaGemmLibrary;
+  /** Declined GEMMs already reported (the same shape recurs in every block of a model). */
+  private readonly declined = new Set<string>();
 
   constructor(readonly addon: CudaAddon, readonly info: CudaDeviceInfo, gemmLibrary: CudaGemmLibrary = { ok: false, reason: 'not requested' }) {
-    this.gemmLibrary = gemmLibrary.ok && info.major < 8 ? { ok: false, reason: `cuBLASLt bf16 GEMMs need sm_80 or newer, this is sm_${info.major}${info.minor}` } : gemmLibrary;
+    this.library = gemmLibrary.ok && info.major < 8 ? { ok: false, reason: `cuBLASLt bf16 GEMMs need sm_80 or newer, this is sm_${info.major}${info.minor}` } : gemmLibrary;
     this.limits = {
       // Kernel parameters are 8-byte pointers in CUDA's 4 KiB parameter space.
       maxStorageBuffersPerShaderStage: 512,
@@ -184,6 +185,11 @@ export class CudaDevice implements Device {
       maxComputeWorkgroupSizeX: info.maxThreadsPerBlock,
       maxComputeWorkgroupStorageSize: info.maxSharedMemoryPerBlock,
     };
+  }
+
+  /** cuBLASLt for GemmCalls from sm_80 on (bf16 tensor-core GEMMs), or why not; it turns unavailable if the library fails to start. */
+  get gemmLibrary(): CudaGemmLibrary {
+    return this.library;
   }
 
   /** What compile() needs to target this device: its limits, tensor cores (the bf16 dtype policy) from sm_80 on, and library GEMMs where cuBLASLt loaded. */
@@ -234,15 +240,21 @@ export class CudaDevice implements Device {
 
   /** compile() without the promise: plans a GemmCall on cuBLASLt, else loads the kernel's PTX module (the driver JIT-compiles it for this GPU). */
   compileSync(kernel: ProgramKernel): CompiledKernel {
-    if (kernel.gemm && this.gemmLibrary.ok) {
+    if (kernel.gemm && this.library.ok) {
       try {
         const plan = this.addon.gemmPlan(cublasLtMatmul(kernel.gemm));
         return new CudaGemmKernel(this, kernel.name, kernel.workgroupSize, kernel.gemm, plan, kernel.ir.buffers.length);
       } catch (error) {
-        const why = `kernel ${kernel.name}: ${error instanceof Error ? error.message : String(error)}`;
+        const message = error instanceof Error ? error.message : String(error);
         // the generated kernel computes the same values: a GEMM cuBLASLt declines costs speed, not the run
-        if (!kernel.ptx) throw new Error(why);
-        console.warn(`${why}; running the generated kernel instead`);
+        if (!kernel.ptx) throw new Error(`kernel ${kernel.name}: ${message}`);
+        if (/cublasLtCreate|cuBLASLt workspace/.test(message)) {
+          this.library = { ok: false, reason: message };
+          console.warn(`${message}: cuBLASLt cannot start here, so every GemmCall runs as its generated kernel`);
+        } else if (!this.declined.has(message)) {
+          this.declined.add(message);
+          console.warn(`kernel ${kernel.name} (and any other with this GEMM): ${message}; running the generated kernel instead`);
+        }
       }
     }
     if (!kernel.ptx) {

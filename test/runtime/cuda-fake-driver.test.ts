@@ -23,12 +23,16 @@ const dir = mkdtempSync(join(tmpdir(), 'kiln-fake-cuda-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe.skipIf(!!skip)(`CudaDevice on a fake driver${skip ? ` [skipped: ${skip}]` : ''}`, () => {
-  const observed = (): Record<string, unknown> => {
-    execFileSync(compiler!, ['-shared', '-fPIC', '-o', join(dir, 'libcuda.so.1'), join(__dirname, '..', 'support', 'fake-libcuda.c')]);
-    execFileSync(compiler!, ['-shared', '-fPIC', '-o', join(dir, 'libcublasLt.so.13'), join(__dirname, '..', 'support', 'fake-libcublaslt.c'), '-ldl']);
+  let built = false;
+  const observed = (env: Record<string, string> = {}): Record<string, unknown> => {
+    if (!built) {
+      execFileSync(compiler!, ['-shared', '-fPIC', '-o', join(dir, 'libcuda.so.1'), join(__dirname, '..', 'support', 'fake-libcuda.c')]);
+      execFileSync(compiler!, ['-shared', '-fPIC', '-o', join(dir, 'libcublasLt.so.13'), join(__dirname, '..', 'support', 'fake-libcublaslt.c'), '-ldl']);
+      built = true;
+    }
     const child = spawnSync(process.execPath, ['--import', 'tsx', join(__dirname, '..', 'support', 'fake-driver-run.ts')], {
       encoding: 'utf8',
-      env: { ...process.env, LD_LIBRARY_PATH: `${dir}${process.env.LD_LIBRARY_PATH ? `:${process.env.LD_LIBRARY_PATH}` : ''}` },
+      env: { ...process.env, ...env, LD_LIBRARY_PATH: `${dir}${process.env.LD_LIBRARY_PATH ? `:${process.env.LD_LIBRARY_PATH}` : ''}` },
       timeout: 60_000,
     });
     expect(child.status, child.stderr).toBe(0);
@@ -86,10 +90,19 @@ describe.skipIf(!!skip)(`CudaDevice on a fake driver${skip ? ` [skipped: ${skip}
     expect(get().withoutLibrary).toEqual({ gemm: 'kernel', kernel: 'CudaKernel' });
   });
 
-  it('runs the generated kernel, and says so, when cuBLASLt has no algorithm for a GEMM', () => {
+  it('runs the generated kernel, and says so once per GEMM shape, when cuBLASLt has no algorithm for it', () => {
     expect(get().declined).toEqual({
-      kernel: 'CudaKernel',
-      warnings: ['kernel gemm_long: kiln cuda: cuBLASLt has no algorithm for this GEMM (m 1, n 1, k 1001, batch 1, f32 out); running the generated kernel instead'],
+      kernels: ['CudaKernel', 'CudaKernel'],
+      warnings: ['kernel gemm_long (and any other with this GEMM): kiln cuda: cuBLASLt has no algorithm for this GEMM (m 1, n 1, k 1001, batch 1, f32 out); running the generated kernel instead'],
+    });
+  });
+
+  it('runs every GemmCall as its generated kernel, with one warning, when cuBLASLt loads but cannot start', () => {
+    expect(observed({ KILN_FAKE_CUBLASLT: 'create-fails' })).toEqual({
+      kinds: ['CudaKernel', 'CudaKernel'],
+      warnings: ['kiln cuda: cublasLtCreate failed: CUBLAS_STATUS_NOT_INITIALIZED (1): cuBLASLt cannot start here, so every GemmCall runs as its generated kernel'],
+      gemmLibrary: { ok: false, reason: 'kiln cuda: cublasLtCreate failed: CUBLAS_STATUS_NOT_INITIALIZED (1)' },
+      compileGemm: 'kernel',
     });
   });
 });

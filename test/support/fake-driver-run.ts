@@ -110,6 +110,14 @@ const expected = (x: number[]) => {
   runGemmCall(second3, [y, h, Float64Array.from(v)]);
   return { h: Array.from(h), y: Array.from(y) };
 };
+if (process.env.KILN_FAKE_CUBLASLT === 'create-fails') {
+  const warnings: string[] = [];
+  console.warn = (line: string) => warnings.push(line);
+  const kinds = [];
+  for (const kernel of gemmProgram.kernels) kinds.push((await device.compile(kernel)).constructor.name);
+  console.log(JSON.stringify({ kinds, warnings, gemmLibrary: device.gemmLibrary, compileGemm: device.compileOptions().gemm }));
+  process.exit(0);
+}
 const gemmExec = await Executor.create(device, gemmProgram);
 gemmExec.setParam('w', w);
 gemmExec.setParam('v', v);
@@ -132,7 +140,10 @@ const warnings: string[] = [];
 const warn = console.warn;
 console.warn = (line: string) => warnings.push(line);
 const longK: GemmCall = { batch: 1, m: 1, n: 1, k: 1001, operands: DType.BF16, out: DType.F32, a: { binding: 1, offset: 0, batchStride: 0, rowStride: 1001, colStride: 1 }, b: { binding: 2, offset: 0, batchStride: 0, rowStride: 1, colStride: 1001 } };
-const declined = { kernel: (await device.compile(gemmKernel('gemm_long', longK, [1, 1001, 1001]))).constructor.name, warnings };
+const declined = {
+  kernels: [(await device.compile(gemmKernel('gemm_long', longK, [1, 1001, 1001]))).constructor.name, (await device.compile(gemmKernel('gemm_long2', longK, [1, 1001, 1001]))).constructor.name],
+  warnings,
+};
 console.warn = warn;
 const kernelsOnly = new CudaDevice(device.addon, device.info, { ok: false, reason: 'KILN_CUDA_GEMM=kernel' });
 const withoutLibrary = { gemm: kernelsOnly.compileOptions().gemm, kernel: (await kernelsOnly.compile(gemmProgram.kernels[0]!)).constructor.name };

@@ -8,7 +8,8 @@
 // reject: ld below the stored rows, op shapes that do not chain, types it does
 // not pair, pointers less aligned than the preference promised, a workspace
 // smaller than the algorithm needs. It has no algorithm for an inner dimension
-// over 1000, so tests can see a declined GEMM. The matmul itself is queued through the fake
+// over 1000, so tests can see a declined GEMM; with KILN_FAKE_CUBLASLT=create-fails
+// it loads but cannot start. The matmul itself is queued through the fake
 // driver's kilnFakeEnqueueHost, so stream capture records it like a launch.
 
 #include <dlfcn.h>
@@ -43,6 +44,9 @@ const char* cublasLtGetStatusName(Status s) {
 }
 
 Status cublasLtCreate(void** handle) {
+  // a library that loads but cannot start (a driver it does not support)
+  const char* mode = getenv("KILN_FAKE_CUBLASLT");
+  if (mode && strcmp(mode, "create-fails") == 0) return NOT_INITIALIZED;
   void* cuda = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
   enqueue = cuda ? (int (*)(void (*)(void*), void*))dlsym(cuda, "kilnFakeEnqueueHost") : NULL;
   if (!enqueue) return NOT_INITIALIZED;
