@@ -122,6 +122,17 @@ export function size(shape: Shape): number {
   return n;
 }
 
+/** Row-major element strides of `shape` (the layout of every buffer). */
+export function contiguousStrides(shape: Shape): number[] {
+  const strides = new Array<number>(shape.length);
+  let stride = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    strides[i] = stride;
+    stride *= shape[i]!;
+  }
+  return strides;
+}
+
 function stableJson(value: unknown): string {
   if (Object.is(value, -0)) return '-0';
   if (value === null || typeof value !== 'object') return JSON.stringify(value);

@@ -14,7 +14,7 @@
 
 import { DType, isFloat } from '../ir/dtype.ts';
 import type { Graph } from '../ir/graph.ts';
-import { size, type DotDims, type Node, type NodeWith } from '../ir/node.ts';
+import { contiguousStrides, size, type DotDims, type Node, type NodeWith } from '../ir/node.ts';
 import { Op, isView } from '../ir/op.ts';
 import { rebuild } from '../passes/expand-composites.ts';
 import { rewriteGraph } from '../passes/rewrite.ts';
@@ -54,16 +54,6 @@ export interface StridedView {
   readonly base: Node;
   readonly offset: number;
   readonly strides: readonly number[];
-}
-
-function rowMajor(shape: readonly number[]): number[] {
-  const strides = new Array<number>(shape.length);
-  let s = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    strides[i] = s;
-    s *= shape[i]!;
-  }
-  return strides;
 }
 
 /** Strides of `to` viewing the same elements as (from, strides) without a copy, or undefined (numpy's no-copy reshape rule). */
@@ -109,7 +99,7 @@ export function stridedView(node: Node, stop: (n: Node) => boolean = () => false
     chain.push(base);
     base = base.srcs[0]!;
   }
-  let strides = rowMajor(base.shape);
+  let strides = contiguousStrides(base.shape);
   let offset = 0;
   for (const view of chain.reverse()) {
     const inShape = view.srcs[0]!.shape;

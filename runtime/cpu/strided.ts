@@ -4,15 +4,7 @@
 
 import type { Shape } from '../../compiler/ir/errors.ts';
 
-export function contiguousStrides(shape: Shape): number[] {
-  const strides = new Array<number>(shape.length);
-  let stride = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    strides[i] = stride;
-    stride *= shape[i]!;
-  }
-  return strides;
-}
+export { contiguousStrides } from '../../compiler/ir/node.ts';
 
 /** out[i] = src[offset + Σ coord_k · strides[k]] for every index of `shape`, in row-major order. */
 export function stridedGather(src: Float64Array, shape: Shape, strides: readonly number[], offset: number): Float64Array {
